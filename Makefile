@@ -1,0 +1,38 @@
+# Two ways in: `make demo` (the analysis on the bundled example) and `make test` (what CI runs).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint regenerate-example update-golden
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+demo: $(VENV)/.installed
+	@mkdir -p out
+	$(BIN)/fivewhys analyze examples/results/report-log.jsonl \
+		--logs examples/logs/gcloud-read.json -o out/rca.md
+	$(BIN)/fivewhys analyze examples/results/report-log.jsonl \
+		--logs examples/logs/gcloud-read.json -o out/rca.json
+	@echo "Report: out/rca.md (JSON: out/rca.json)"
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check src tests examples
+	$(BIN)/ruff format --check src tests examples
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+# Re-run the example app and its e2e suite, and rewrite the committed results and logs.
+regenerate-example: $(VENV)/.installed
+	$(BIN)/python examples/generate.py
+
+# Rewrite the golden reports after a reviewed change in rules, templates or the analysis.
+update-golden: $(VENV)/.installed
+	FIVEWHYS_UPDATE_GOLDEN=1 $(BIN)/python -m pytest -q tests/test_golden.py

@@ -1,0 +1,68 @@
+"""One error root carrying a location, and the exit codes, named once."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from pathlib import Path
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of the `fivewhys` command."""
+
+    OK = 0
+    #: a usage problem or bad input (file, rule, option): nothing trustworthy was written
+    INPUT_ERROR = 2
+
+
+class FivewhysError(Exception):
+    """A problem the user can fix, with the file and place it was found at.
+
+    `str()` gives one line: ``path:line: message`` (or ``path: message``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        path: str | Path | None = None,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.column = column
+
+    @property
+    def location(self) -> str:
+        if self.path is None:
+            return ""
+        where = self.path
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        return where
+
+    def __str__(self) -> str:
+        one_line = " ".join(self.message.split())
+        return f"{self.location}: {one_line}" if self.location else one_line
+
+
+class InputError(FivewhysError):
+    """A results or log file could not be read or understood."""
+
+
+class RuleError(FivewhysError):
+    """A rule file is invalid."""
+
+
+class RuleErrors(FivewhysError):
+    """Every problem found in a rule directory, reported at once."""
+
+    def __init__(self, errors: list[RuleError]) -> None:
+        super().__init__(f"{len(errors)} problem(s) in rules")
+        self.errors = errors
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)

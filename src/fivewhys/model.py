@@ -1,0 +1,183 @@
+"""Typed records crossing stage boundaries: failures in; evidence, causes and the report out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JoinKey = Literal["connection_id", "trace", "user_id", "time"]
+"""How a log line was tied to a failure, strongest first."""
+
+JOIN_KEYS: tuple[JoinKey, ...] = ("connection_id", "trace", "user_id", "time")
+
+
+class Record(BaseModel):
+    """Base of every model: immutable, and unknown fields are an error."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Ids(Record):
+    """Correlation ids seen on one side (a failure's output, or one log line)."""
+
+    connection_ids: tuple[str, ...] = ()
+    user_ids: tuple[str, ...] = ()
+    #: bare trace ids (32 hex), without the ``projects/P/traces/`` prefix
+    traces: tuple[str, ...] = ()
+
+    def is_empty(self) -> bool:
+        return not (self.connection_ids or self.user_ids or self.traces)
+
+
+class ClientEvent(Record):
+    """What the client saw, as far as its exception text tells."""
+
+    #: exception class name without module (``ConnectionClosedError``, ``ReadTimeout``)
+    exception_type: str | None = None
+    close_code: int | None = None
+    close_reason: str | None = None
+    #: ``received`` when the server closed, ``sent`` when the client did (e.g. ping timeout)
+    close_direction: Literal["received", "sent"] | None = None
+    #: HTTP status of a rejected handshake or an httpx status error
+    http_status: int | None = None
+    #: request path the client used, when the message names a URL
+    url_path: str | None = None
+    timeout: bool = False
+
+
+class Failure(Record):
+    """One failed or errored test phase, as the results file tells it."""
+
+    test_id: str = Field(description="pytest node id")
+    outcome: Literal["failed", "error"]
+    phase: Literal["setup", "call", "teardown"] = "call"
+    message: str = Field(description="one-line failure message (exception type: text)")
+    details: str = Field(default="", description="traceback / longrepr, captured output")
+    started_at: datetime = Field(description="UTC start of the test")
+    finished_at: datetime = Field(description="UTC end of the failing phase")
+    time_exact: bool = Field(description="False when derived from JUnit durations")
+    source: str = Field(description="results file and line/record the failure came from")
+    test_file: str | None = None
+    test_line: int | None = None
+    ids: Ids = Ids()
+    event: ClientEvent = ClientEvent()
+    signature: str = Field(default="", description="masked message, for grouping")
+    properties: dict[str, str] = Field(default_factory=dict)
+
+
+class Evidence(Record):
+    """A server log line joined to a failure, with how and when."""
+
+    insert_id: str
+    timestamp: datetime
+    service: str | None = None
+    revision: str | None = None
+    instance_id: str | None = None
+    severity: str | None = None
+    kind: str
+    message: str
+    template: str = ""
+    http_method: str | None = None
+    http_status: int | None = None
+    http_path: str | None = None
+    user_agent: str | None = None
+    trace: str | None = None
+    join_key: JoinKey
+    #: seconds from the failure's end (negative: before it)
+    offset_s: float
+    #: rule selection that matched this line, if any
+    matched: str | None = None
+    #: fuzzy/regex match score 0..1 of that selection
+    score: float | None = None
+    link: str | None = None
+
+
+class Why(Record):
+    """One step of a five-whys chain: backed by cited log lines, or a hypothesis to confirm."""
+
+    text: str
+    kind: Literal["evidence", "hypothesis"]
+    evidence: tuple[str, ...] = Field(default=(), description="insert_ids cited")
+
+
+class TimelineEvent(Record):
+    """A client or server event on a cause's merged timeline."""
+
+    at: datetime
+    side: Literal["client", "server"]
+    text: str
+    test_id: str | None = None
+    insert_id: str | None = None
+
+
+class FailureReport(Record):
+    """A failure as reported: its cause (if any) and its evidence, best first."""
+
+    test_id: str
+    outcome: str
+    message: str
+    started_at: datetime
+    finished_at: datetime
+    time_exact: bool
+    source: str
+    cause_id: str | None
+    confidence: float
+    evidence: tuple[Evidence, ...]
+    #: why the confidence is what it is, or why nothing explains the failure
+    note: str
+    #: False when no log line at all falls in the failure's window
+    covered: bool
+
+
+class Cause(Record):
+    """A root cause: one rule, one evidence template, the failures it explains."""
+
+    id: str
+    rule_id: str
+    title: str
+    level: str
+    failures: tuple[str, ...]
+    confidence: float
+    #: the strongest join behind the cause, in words ("connection_id", "time only", ...)
+    proof: str
+    whys: tuple[Why, ...]
+    #: the lines that matched the rule's selections, across its failures, best first
+    evidence: tuple[Evidence, ...]
+    timeline: tuple[TimelineEvent, ...]
+    fix: str | None = None
+    references: tuple[str, ...] = ()
+
+
+class Window(Record):
+    """A time range the logs were (or should be) read for."""
+
+    start: datetime
+    end: datetime
+
+
+class QueryInfo(Record):
+    """How the logs were read, and how to read them again."""
+
+    sources: tuple[str, ...]
+    filter: str
+    gcloud_command: str
+    windows: tuple[Window, ...]
+
+
+class Report(Record):
+    """The whole analysis, what every renderer receives."""
+
+    schema_version: str
+    tool_version: str
+    #: one paragraph fit for a ticket description
+    summary: str
+    results: tuple[str, ...]
+    tests_total: int
+    failures: tuple[FailureReport, ...]
+    causes: tuple[Cause, ...]
+    query: QueryInfo
+    log_entries: int
+    notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
