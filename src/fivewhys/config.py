@@ -1,0 +1,81 @@
+"""Project settings from `[tool.fivewhys]` in pyproject.toml or a `fivewhys.toml`, with defaults."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+
+from fivewhys.errors import InputError
+from fivewhys.ids import DEFAULT_CONNECTION_ID, DEFAULT_TRACE, DEFAULT_USER_ID, IdPatterns
+from fivewhys.model import Record
+
+
+class IdSettings(Record):
+    """Extra id regexes (one capture group each), tried before the defaults."""
+
+    connection_id: tuple[str, ...] = ()
+    user_id: tuple[str, ...] = ()
+    trace: tuple[str, ...] = ()
+
+
+class WindowSettings(Record):
+    """How far around a failure to look for server lines."""
+
+    before_s: float = Field(default=30.0, ge=0, description="pad before the test started")
+    after_s: float = Field(default=10.0, ge=0, description="pad after the failing phase ended")
+    skew_s: float = Field(default=2.0, ge=0, description="client/server clock skew allowed")
+
+
+class Settings(Record):
+    """Everything `[tool.fivewhys]` may set."""
+
+    rules: tuple[str, ...] = Field(default=(), description="extra rule directories")
+    ids: IdSettings = IdSettings()
+    window: WindowSettings = WindowSettings()
+
+    def id_patterns(self) -> IdPatterns:
+        return IdPatterns(
+            connection_id=self.ids.connection_id + DEFAULT_CONNECTION_ID,
+            user_id=self.ids.user_id + DEFAULT_USER_ID,
+            trace=self.ids.trace + DEFAULT_TRACE,
+        )
+
+
+def load_settings(directory: Path) -> Settings:
+    """Settings from `fivewhys.toml` (whole file) or `[tool.fivewhys]` of pyproject.toml."""
+    own = directory / "fivewhys.toml"
+    pyproject = directory / "pyproject.toml"
+    if own.is_file():
+        path, table = own, _read_toml(own)
+    elif pyproject.is_file():
+        tool = _read_toml(pyproject).get("tool")
+        table = tool.get("fivewhys", {}) if isinstance(tool, dict) else {}
+        path = pyproject
+    else:
+        return Settings()
+    try:
+        settings = Settings.model_validate(table)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InputError(f"[tool.fivewhys] {where}: {first['msg']}", path) from None
+    for kind in ("connection_id", "user_id", "trace"):
+        for pattern in getattr(settings.ids, kind):
+            try:
+                compiled = re.compile(pattern)
+            except re.error as exc:
+                raise InputError(f"ids.{kind}: bad regex {pattern!r}: {exc}", path) from None
+            if compiled.groups != 1:
+                raise InputError(f"ids.{kind}: {pattern!r} needs one capture group", path)
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, object]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(f"cannot read settings: {exc}", path) from None

@@ -1,0 +1,196 @@
+"""Extraction of correlation ids and client events from free text, and masking into templates.
+
+Both sides use these: failures (message, details, captured output, properties) and log lines
+(message text, when the entry has no id fields), so one set of patterns decides what joins.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
+
+from fivewhys.model import ClientEvent, Ids
+
+_ID = r"[A-Za-z0-9][A-Za-z0-9_.:@-]{2,127}"
+
+
+def _keyed(*names: str) -> tuple[str, ...]:
+    """Default patterns for an id field named any of `names`: JSON, key=value, key: value."""
+    alt = "|".join(names)
+    return (
+        rf'"(?:{alt})"\s*:\s*"({_ID})"',
+        rf"'(?:{alt})'\s*:\s*'({_ID})'",
+        rf"\b(?:{alt})\s*[=:]\s*['\"]?({_ID}?)(?=['\"\s,;)}}\]]|$)",
+    )
+
+
+DEFAULT_CONNECTION_ID = _keyed("connection_id", "connectionId", "conn_id", "websocket_id")
+DEFAULT_USER_ID = _keyed("user_id", "userId", "uid")
+DEFAULT_TRACE = (
+    r"(?i)x-cloud-trace-context['\"]?\s*[:=]\s*['\"]?([0-9a-f]{32})",
+    r"(?i)traceparent['\"]?\s*[:=]\s*['\"]?[0-9a-f]{2}-([0-9a-f]{32})-",
+    r"projects/[^/\s\"']+/traces/([0-9a-f]{32})",
+    r"(?i)\btrace(?:_id|Id)?['\"]?\s*[:=]\s*['\"]?([0-9a-f]{32})\b",
+)
+
+#: property names (record_property / user_properties) that carry an id directly
+PROPERTY_KEYS: dict[str, tuple[str, ...]] = {
+    "connection_ids": ("connection_id", "connectionId", "conn_id", "websocket_id"),
+    "user_ids": ("user_id", "userId", "uid"),
+    "traces": ("trace", "trace_id", "traceId", "x-cloud-trace-context", "traceparent"),
+}
+
+
+@dataclass(frozen=True)
+class IdPatterns:
+    """Regexes with one capture group each, per id kind. Configurable in `[tool.fivewhys.ids]`."""
+
+    connection_id: tuple[str, ...] = DEFAULT_CONNECTION_ID
+    user_id: tuple[str, ...] = DEFAULT_USER_ID
+    trace: tuple[str, ...] = DEFAULT_TRACE
+    _compiled: dict[str, tuple[re.Pattern[str], ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def compiled(self, kind: str) -> tuple[re.Pattern[str], ...]:
+        if kind not in self._compiled:
+            self._compiled[kind] = tuple(re.compile(p) for p in getattr(self, kind))
+        return self._compiled[kind]
+
+
+DEFAULT_PATTERNS = IdPatterns()
+
+
+def _find_all(patterns: tuple[re.Pattern[str], ...], text: str) -> list[str]:
+    found: list[str] = []
+    for pattern in patterns:
+        found.extend(m.group(1) for m in pattern.finditer(text) if m.group(1))
+    return found
+
+
+def _unique(values: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+def normalize_trace(value: str) -> str | None:
+    """A bare 32-hex trace id from `projects/P/traces/T`, `T/span;o=1` or a traceparent."""
+    match = re.search(r"(?<![0-9a-fA-F])([0-9a-fA-F]{32})(?![0-9a-fA-F])", value)
+    return match.group(1).lower() if match else None
+
+
+def extract_ids(
+    texts: list[str],
+    properties: dict[str, str] | None = None,
+    patterns: IdPatterns = DEFAULT_PATTERNS,
+) -> Ids:
+    """Every connection id, user id and trace named in `texts` or `properties`, first seen first."""
+    found: dict[str, list[str]] = {"connection_ids": [], "user_ids": [], "traces": []}
+    for key, value in (properties or {}).items():
+        for kind, names in PROPERTY_KEYS.items():
+            if key in names and value:
+                found[kind].append(normalize_trace(value) or "" if kind == "traces" else value)
+    for text in texts:
+        if not text:
+            continue
+        found["connection_ids"] += _find_all(patterns.compiled("connection_id"), text)
+        found["user_ids"] += _find_all(patterns.compiled("user_id"), text)
+        found["traces"] += [t.lower() for t in _find_all(patterns.compiled("trace"), text)]
+    return Ids(**{kind: _unique([v for v in values if v]) for kind, values in found.items()})
+
+
+_EXCEPTION = re.compile(
+    r"^(?:E\s+)?(?:[A-Za-z_]\w*\.)*([A-Z]\w*(?:Error|Exception|Closed\w*|Status\w*|Timeout"
+    r"|Message|Exit|Interrupt|Failed|Warning))(?::|$|\s)",
+    re.MULTILINE,
+)
+_CLOSE = re.compile(r"\b(received|sent) (\d{4}) \(([^)]*)\)[ ]?([^;\n]*)")
+_NO_CLOSE = re.compile(r"no close frame received or sent")
+_HANDSHAKE_STATUS = re.compile(r"server rejected WebSocket connection: HTTP (\d{3})")
+_HTTPX_STATUS = re.compile(
+    r"(?:Informational response|Redirect response|Client error|Server error|Success|"
+    r"Error response) '(\d{3})[^']*' for url '([^']+)'"
+)
+_GENERIC_STATUS = re.compile(r"\b(?:HTTP[/ ]?(?:1\.[01]|2)? ?|status(?:_code)?[=: ]+)(\d{3})\b")
+_WS_URL = re.compile(r"\b(?:wss?|https?)://[^\s'\"<>]+")
+_TIMEOUT = re.compile(
+    r"timed out|Timeout(?:Error)?\b|ReadTimeout|ConnectTimeout|WriteTimeout|PoolTimeout|"
+    r"keepalive ping timeout",
+    re.IGNORECASE,
+)
+
+
+def extract_client_event(message: str, details: str = "") -> ClientEvent:
+    """What the client saw, from the failure message first and the traceback second."""
+    text = f"{message}\n{details}"
+    exc = _EXCEPTION.search(message) or _EXCEPTION.search(details)
+    close = _CLOSE.search(text)
+    code: int | None = None
+    reason: str | None = None
+    direction: Literal["received", "sent"] | None = None
+    if close:
+        direction = "received" if close.group(1) == "received" else "sent"
+        code, reason = int(close.group(2)), close.group(4).strip()
+    elif _NO_CLOSE.search(text):
+        code = 1006
+    status: int | None = None
+    url: str | None = None
+    if m := _HANDSHAKE_STATUS.search(text):
+        status = int(m.group(1))
+    elif m := _HTTPX_STATUS.search(text):
+        status, url = int(m.group(1)), m.group(2)
+    elif m := _GENERIC_STATUS.search(message):
+        status = int(m.group(1))
+    if url is None and (m := _WS_URL.search(text)):
+        url = m.group(0).rstrip(".,)")
+    return ClientEvent(
+        exception_type=exc.group(1) if exc else None,
+        close_code=code,
+        close_reason=reason or None,
+        close_direction=direction,
+        http_status=status,
+        url_path=(urlsplit(url).path or "/") if url else None,
+        timeout=bool(_TIMEOUT.search(message) or (exc and "Timeout" in exc.group(1))),
+    )
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+_MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\beyJ[\w-]*\.[\w-]+\.[\w-]*"), "<JWT>"),
+    (
+        re.compile(
+            r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?\b"
+        ),
+        "<TS>",
+    ),
+    (
+        re.compile(
+            r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
+        ),
+        "<UUID>",
+    ),
+    (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b"), "<IP>"),
+    (re.compile(r"(?:/[\w.@-]+){2,}\.py\b|(?:/[\w.@-]+){3,}"), "<PATH>"),
+    (re.compile(r"\b(?:0x)?[0-9a-fA-F]*\d[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\b(?<=\w{8})"), "<HEX>"),
+    (re.compile(r"\b(?:0x)?[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\d[0-9a-fA-F]*\b(?<=\w{8})"), "<HEX>"),
+    (re.compile(r"\b[A-Za-z]+_[A-Za-z0-9_]*\d[A-Za-z0-9_]*\b"), "<ID>"),
+    (re.compile(r"(?<![\w<])[-+]?\d+(?:\.\d+)?(?:ms|s|us)?\b"), "<NUM>"),
+)
+
+
+def strip_ansi(text: str) -> str:
+    """Text without terminal colour codes (loguru and friends write them into Cloud Logging)."""
+    return _ANSI.sub("", text)
+
+
+def mask(text: str) -> str:
+    """The line's template: variable tokens (ids, numbers, hex, UUIDs, IPs, times, paths) masked.
+
+    Matching and grouping run on templates, so a million lines become a few thousand strings.
+    """
+    out = strip_ansi(text).strip()
+    for pattern, token in _MASKS:
+        out = pattern.sub(token, out)
+    return " ".join(out.split())

@@ -1,0 +1,158 @@
+"""Id and client-event extraction, on the exact texts websockets 10-17 and httpx 0.28 print."""
+
+from __future__ import annotations
+
+import pytest
+
+from fivewhys.ids import IdPatterns, extract_client_event, extract_ids, mask, strip_ansi
+
+
+@pytest.mark.parametrize(
+    ("message", "exc", "code", "reason", "direction"),
+    [
+        (
+            "websockets.exceptions.ConnectionClosedError: received 1011 (internal error) "
+            "Internal error; then sent 1011 (internal error) Internal error",
+            "ConnectionClosedError",
+            1011,
+            "Internal error",
+            "received",
+        ),
+        (
+            "websockets.exceptions.ConnectionClosedError: received 1011 (unexpected error) "
+            "Internal error; then sent 1011 (unexpected error) Internal error",
+            "ConnectionClosedError",
+            1011,
+            "Internal error",
+            "received",
+        ),
+        (
+            "websockets.exceptions.ConnectionClosedOK: received 1000 (OK) main cleanup; "
+            "then sent 1000 (OK) main cleanup",
+            "ConnectionClosedOK",
+            1000,
+            "main cleanup",
+            "received",
+        ),
+        (
+            "websockets.exceptions.ConnectionClosedError: sent 1011 (internal error) keepalive "
+            "ping timeout; no close frame received",
+            "ConnectionClosedError",
+            1011,
+            "keepalive ping timeout",
+            "sent",
+        ),
+        (
+            "websockets.exceptions.ConnectionClosedError: no close frame received or sent",
+            "ConnectionClosedError",
+            1006,
+            None,
+            None,
+        ),
+    ],
+)
+def test_close_codes(
+    message: str, exc: str, code: int, reason: str | None, direction: str | None
+) -> None:
+    event = extract_client_event(message)
+    assert (event.exception_type, event.close_code, event.close_reason, event.close_direction) == (
+        exc,
+        code,
+        reason,
+        direction,
+    )
+
+
+@pytest.mark.parametrize(
+    ("message", "exc", "status", "path", "timeout"),
+    [
+        (
+            "websockets.exceptions.InvalidStatus: server rejected WebSocket connection: HTTP 403",
+            "InvalidStatus",
+            403,
+            None,
+            False,
+        ),
+        (
+            "websockets.exceptions.InvalidStatusCode: server rejected WebSocket connection: "
+            "HTTP 401",
+            "InvalidStatusCode",
+            401,
+            None,
+            False,
+        ),
+        (
+            "httpx.HTTPStatusError: Redirect response '307 Temporary Redirect' for url "
+            "'http://api.example.run.app/health'\nRedirect location: 'https://api.example.run.app/health'",
+            "HTTPStatusError",
+            307,
+            "/health",
+            False,
+        ),
+        (
+            "httpx.HTTPStatusError: Server error '500 Internal Server Error' for url "
+            "'https://api.example.run.app/api/discovery/services'",
+            "HTTPStatusError",
+            500,
+            "/api/discovery/services",
+            False,
+        ),
+        ("httpx.ReadTimeout: timed out", "ReadTimeout", None, None, True),
+        ("httpx.ReadTimeout", "ReadTimeout", None, None, True),
+        ("TimeoutError: timed out during opening handshake", "TimeoutError", None, None, True),
+        ("AssertionError: assert 'timestamp' in {'type': 'pong'}", "AssertionError", None, None, False),
+    ],
+)
+def test_http_and_timeouts(
+    message: str, exc: str, status: int | None, path: str | None, timeout: bool
+) -> None:
+    event = extract_client_event(message)
+    assert (event.exception_type, event.http_status, event.url_path, event.timeout) == (
+        exc,
+        status,
+        path,
+        timeout,
+    )
+
+
+def test_ids_from_json_key_value_headers_and_properties() -> None:
+    ids = extract_ids(
+        [
+            '{"type": "connection_established", "connection_id": "conn_1a2b3c4d5e6f"}',
+            "connection_id=conn_aaaaaaaaaaaa user_id=user-7",
+            "X-Cloud-Trace-Context: 0AF7651916CD43DD8448EB211C80319C/1;o=1",
+            "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ],
+        {"user_id": "user-1", "trace": "projects/p/traces/aaaabbbbccccddddaaaabbbbccccdddd"},
+    )
+    assert ids.connection_ids == ("conn_1a2b3c4d5e6f", "conn_aaaaaaaaaaaa")
+    assert ids.user_ids == ("user-1", "user-7")
+    assert ids.traces == (
+        "aaaabbbbccccddddaaaabbbbccccdddd",
+        "0af7651916cd43dd8448eb211c80319c",
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+    )
+
+
+def test_configured_patterns_come_first() -> None:
+    patterns = IdPatterns(connection_id=(r"\bsock#(\w+)",))
+    assert extract_ids(["opened sock#abc123"], patterns=patterns).connection_ids == ("abc123",)
+
+
+def test_mask_makes_one_template_of_many_lines() -> None:
+    first = mask(
+        "Factory SSOT validation failed (connection_id=conn_3fa9b2c1d0e4) at "
+        "2025-09-07T15:39:41.123Z from 10.0.0.1 in 12.5ms"
+    )
+    second = mask(
+        "Factory SSOT validation failed (connection_id=conn_000000000abc) at "
+        "2025-09-08T01:00:00Z from 192.168.1.20 in 3ms"
+    )
+    assert first == second
+    assert first == (
+        "Factory SSOT validation failed (connection_id=<ID>) at <TS> from <IP> in <NUM>"
+    )
+
+
+def test_ansi_codes_are_stripped() -> None:
+    assert strip_ansi("\x1b[32m2025-08-28\x1b[0m | \x1b[1mINFO\x1b[0m") == "2025-08-28 | INFO"
