@@ -1,0 +1,1 @@
+"""The rule format, its loader and its matcher."""

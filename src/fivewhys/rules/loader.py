@@ -1,0 +1,458 @@
+"""Load rule files from directories, with every problem reported as `file:line: message`."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from fivewhys.errors import RuleError, RuleErrors
+from fivewhys.resources import bundled
+from fivewhys.rules.schema import LOCATED_ERROR, Rule, rule_keys
+
+Loc = tuple[str | int, ...]
+"""A path into a YAML document: mapping keys and sequence indexes."""
+
+RULE_SUFFIXES = (".yaml", ".yml")
+
+
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """The same key twice in one mapping."""
+
+
+class RuleYamlLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys and remembers the line of every key and item.
+
+    PyYAML silently keeps the last of two equal keys, which hides half of a rule.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        #: 1-based line of each mapping key / sequence item, by its path in the document
+        self.lines: dict[Loc, int] = {}
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        first_line: dict[object, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                continue  # the base class reports unhashable keys
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                raise DuplicateKeyError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first at line {first_line[key]})",
+                    key_node.start_mark,
+                )
+            first_line[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+    def record_lines(self, node: yaml.Node, loc: Loc = ()) -> None:
+        """Walk the composed tree once, before construction, to map paths to lines."""
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key: str | int = key_node.value if isinstance(key_node.value, str) else "?"
+                path = (*loc, key)
+                self.lines.setdefault(path, key_node.start_mark.line + 1)
+                self.record_lines(value_node, path)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                path = (*loc, index)
+                self.lines[path] = item.start_mark.line + 1
+                self.record_lines(item, path)
+
+
+@dataclass
+class _Parsed:
+    """One rule file: its rule if valid, the lines of its keys, its id if it could be read."""
+
+    path: Path
+    lines: dict[Loc, int] = field(default_factory=dict)
+    rule: Rule | None = None
+    rule_id: str | None = None
+
+
+class _Sink:
+    """Collects errors, or raises the first when not collecting."""
+
+    def __init__(self, collect: bool) -> None:
+        self.collect = collect
+        self.errors: list[RuleError] = []
+
+    def add(self, error: RuleError) -> None:
+        if not self.collect:
+            raise error
+        self.errors.append(error)
+
+    def extend(self, errors: list[RuleError]) -> None:
+        for error in errors:
+            self.add(error)
+
+
+def bundled_rules_dir() -> Path:
+    """The rules shipped with fivewhys: in the wheel, else the repository's `rules/`."""
+    return bundled("rules")
+
+
+def load_rules(dirs: Sequence[Path], *, collect_errors: bool) -> list[Rule]:
+    """Load every rule of `dirs`; a later directory replaces an earlier one's rule by id.
+
+    With `collect_errors` every problem of every file is gathered and raised as one
+    `RuleErrors`; otherwise the first `RuleError` is raised. Rules come back sorted by
+    (-priority, id) so the matcher tries them in a stable order.
+    """
+    sink = _Sink(collect_errors)
+    if not dirs:
+        sink.add(RuleError("no rule directories given"))
+    merged: dict[str, _Parsed] = {}
+    known_ids: set[str] = (
+        set()
+    )  # ids of files that failed too, so references to them are not "unknown"
+    for directory in dirs:
+        for parsed in _load_dir(Path(directory), sink):
+            if parsed.rule_id is not None:
+                known_ids.add(parsed.rule_id)
+            if parsed.rule is not None:
+                merged[parsed.rule.id] = parsed
+    _check_caused_by(merged, known_ids, sink)
+    if sink.errors:
+        raise RuleErrors(sink.errors)
+    rules = [parsed.rule for parsed in merged.values() if parsed.rule is not None]
+    return sorted(rules, key=lambda rule: (-rule.priority, rule.id))
+
+
+def load_rule_file(path: Path) -> Rule:
+    """Load one rule file alone (no cross-rule checks); raise `RuleErrors` with all its problems."""
+    parsed, errors = _load_file(path)
+    if errors or parsed.rule is None:
+        raise RuleErrors(errors)
+    return parsed.rule
+
+
+def _load_dir(directory: Path, sink: _Sink) -> list[_Parsed]:
+    """The valid and invalid files of one directory; duplicate ids inside it are errors."""
+    if not directory.exists():
+        sink.add(RuleError("rule directory does not exist", directory))
+        return []
+    if not directory.is_dir():
+        sink.add(
+            RuleError("not a directory (expected a directory of *.yaml rule files)", directory)
+        )
+        return []
+    try:
+        files = sorted(
+            p
+            for p in directory.iterdir()
+            if p.suffix in RULE_SUFFIXES and not p.name.startswith(".") and not p.is_dir()
+        )
+    except OSError as exc:
+        sink.add(RuleError(f"cannot list directory: {exc.strerror or exc}", directory))
+        return []
+    if not files:
+        sink.add(RuleError("no rule files (*.yaml, *.yml) in directory", directory))
+        return []
+    loaded: list[_Parsed] = []
+    first_file: dict[str, Path] = {}
+    for path in files:
+        parsed, errors = _load_file(path)
+        sink.extend(errors)
+        if parsed.rule_id is not None:
+            if parsed.rule_id in first_file:
+                sink.add(
+                    RuleError(
+                        f"duplicate rule id {parsed.rule_id!r}: also defined in "
+                        f"{first_file[parsed.rule_id]}",
+                        path,
+                        _line_of(parsed.lines, ("id",)),
+                    )
+                )
+                continue
+            first_file[parsed.rule_id] = path
+        loaded.append(parsed)
+    return loaded
+
+
+def _load_file(path: Path) -> tuple[_Parsed, list[RuleError]]:
+    """Parse and validate one file; never raises for a problem in the file."""
+    parsed = _Parsed(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        return parsed, [RuleError(f"not UTF-8 text: {exc.reason} at byte {exc.start}", path)]
+    except OSError as exc:
+        return parsed, [RuleError(f"cannot read file: {exc.strerror or exc}", path)]
+
+    loader = RuleYamlLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            loader.record_lines(node)
+        data = loader.construct_document(node) if node is not None else None
+    except DuplicateKeyError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
+        return parsed, [RuleError(exc.problem or "duplicate key", path, line)]
+    except yaml.MarkedYAMLError as exc:
+        return parsed, [_yaml_error(path, exc)]
+    except yaml.YAMLError as exc:
+        return parsed, [RuleError(f"YAML syntax error: {exc}", path)]
+    finally:
+        loader.dispose()
+    parsed.lines = loader.lines
+
+    if data is None:
+        return parsed, [RuleError("empty file: a rule file must be a YAML mapping", path)]
+    if not isinstance(data, dict):
+        return parsed, [
+            RuleError(f"a rule file must be a YAML mapping, got {_kind(data)}", path, 1)
+        ]
+    if isinstance(data.get("id"), str):
+        parsed.rule_id = data["id"]
+    try:
+        parsed.rule = Rule.model_validate(data)
+    except ValidationError as exc:
+        errors = [_rule_error(path, parsed.lines, detail) for detail in exc.errors()]
+        errors.sort(key=lambda e: e.line or 0)
+        return parsed, errors
+    parsed.rule._source = str(path)
+    return parsed, []
+
+
+def _yaml_error(path: Path, exc: yaml.MarkedYAMLError) -> RuleError:
+    """One line, at the problem; the context's line too when it is elsewhere (an open `[`)."""
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark is not None else None
+    problem = exc.problem or "invalid YAML"
+    if exc.context and problem.startswith("but "):  # "expected X", "but found Y"
+        return RuleError(f"YAML syntax error: {exc.context}, {problem}", path, line)
+    message = f"YAML syntax error: {problem}"
+    if exc.context:
+        where = exc.context_mark.line + 1 if exc.context_mark is not None else None
+        started = f" started at line {where}" if where is not None and where != line else ""
+        message += f" ({exc.context}{started})"
+    return RuleError(message, path, line)
+
+
+# --- cross-rule checks ----------------------------------------------------------------------
+
+
+def _check_caused_by(merged: dict[str, _Parsed], known_ids: set[str], sink: _Sink) -> None:
+    """`caused_by` must name loaded rules, and chains must end."""
+    graph: dict[str, list[str]] = {}
+    for rule_id in sorted(merged):
+        parsed = merged[rule_id]
+        assert parsed.rule is not None
+        graph[rule_id] = []
+        for index, cause in enumerate(parsed.rule.caused_by):
+            if cause in merged:
+                graph[rule_id].append(cause)
+            elif cause not in known_ids:
+                sink.add(
+                    RuleError(
+                        f"caused_by: unknown rule id {cause!r}",
+                        parsed.path,
+                        _line_of(parsed.lines, ("caused_by", index)),
+                    )
+                )
+    for cycle in _cycles(graph):
+        start = merged[cycle[0]]
+        assert start.rule is not None
+        index = start.rule.caused_by.index(cycle[1])
+        sink.add(
+            RuleError(
+                f"caused_by cycle: {' -> '.join(cycle)}",
+                start.path,
+                _line_of(start.lines, ("caused_by", index)),
+            )
+        )
+
+
+def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Each cycle found by a depth-first walk once, starting at its smallest id, closed."""
+    found: dict[tuple[str, ...], list[str]] = {}
+    done: set[str] = set()
+
+    def visit(node: str, stack: list[str]) -> None:
+        if node in stack:
+            loop = stack[stack.index(node) :]
+            pivot = loop.index(min(loop))
+            loop = loop[pivot:] + loop[:pivot]
+            found.setdefault(tuple(loop), [*loop, loop[0]])
+            return
+        if node in done:
+            return
+        stack.append(node)
+        for nxt in graph.get(node, []):
+            visit(nxt, stack)
+        stack.pop()
+        done.add(node)
+
+    for node in sorted(graph):
+        visit(node, [])
+    return [found[key] for key in sorted(found)]
+
+
+# --- turning pydantic errors into one-line messages -----------------------------------------
+
+
+def _rule_error(path: Path, lines: dict[Loc, int], detail: ErrorDetails) -> RuleError:
+    """`file:line: dotted.key: message` for one pydantic error."""
+    loc: Loc = tuple(detail["loc"])
+    kind = detail["type"]
+    ctx: dict[str, Any] = dict(detail.get("ctx") or {})
+    if kind == LOCATED_ERROR:
+        loc = (*loc, *ctx["at"])
+    if kind in ("extra_forbidden", "missing"):
+        owner, key = loc[:-1], str(loc[-1])
+        if kind == "extra_forbidden":
+            message = _unknown_key(owner, key)
+        else:
+            message = f"missing required key {key!r}"
+        return RuleError(_prefixed(owner, message), path, _line_of(lines, loc))
+    return RuleError(_prefixed(loc, _message(detail, ctx)), path, _line_of(lines, loc))
+
+
+def _message(detail: ErrorDetails, ctx: dict[str, Any]) -> str:
+    """A human sentence for the pydantic error types a rule file can produce."""
+    kind = detail["type"]
+    got = _show(detail["input"])
+    if kind in ("value_error", "assertion_error"):
+        return str(ctx.get("error", detail["msg"]))
+    if kind == LOCATED_ERROR:
+        return detail["msg"]
+    simple = {
+        "int_type": "must be an integer",
+        "int_parsing": "must be an integer",
+        "int_from_float": "must be an integer",
+        "float_type": "must be a number",
+        "float_parsing": "must be a number",
+        "bool_type": "must be true or false",
+        "bool_parsing": "must be true or false",
+        "string_type": "must be a string",
+        "dict_type": "must be a mapping",
+        "model_type": "must be a mapping",
+        "model_attributes_type": "must be a mapping",
+        "tuple_type": "must be a list",
+        "list_type": "must be a list",
+    }
+    if kind in simple:
+        return f"{simple[kind]}, got {got}"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')}, got {got}"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "too_short":
+        return (
+            f"must have at least {_entries(ctx.get('min_length'))}, got {ctx.get('actual_length')}"
+        )
+    if kind == "too_long":
+        return (
+            f"must have at most {_entries(ctx.get('max_length'))}, got {ctx.get('actual_length')}"
+        )
+    if kind == "string_pattern_mismatch":
+        return f"must match {ctx.get('pattern')}, got {got}"
+    return f"{detail['msg'][:1].lower()}{detail['msg'][1:]}, got {got}"
+
+
+def _entries(count: object) -> str:
+    return f"{count} entry" if count == 1 else f"{count} entries"
+
+
+def _unknown_key(owner: Loc, key: str) -> str:
+    """Name the key, a likely intended one, and what is allowed there."""
+    allowed = _allowed_keys(owner)
+    if not allowed:
+        return f"unknown key {key!r}"
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown key {key!r} (allowed: {', '.join(allowed)}){hint}"
+
+
+def _allowed_keys(owner: Loc) -> tuple[str, ...]:
+    """The keys of the model found at `owner` (walking Rule's field annotations)."""
+    candidates: list[Any] = [Rule]
+    for part in owner:
+        following: list[Any] = []
+        for tp in candidates:
+            for leaf in _leaves(tp):
+                if isinstance(leaf, type) and issubclass(leaf, BaseModel):
+                    for name, info in leaf.model_fields.items():
+                        if part in (name, info.alias):
+                            following.append(info.annotation)
+                elif typing.get_origin(leaf) is dict:
+                    following.append(typing.get_args(leaf)[1])
+                elif typing.get_origin(leaf) in (tuple, list):
+                    following.append(typing.get_args(leaf)[0])
+        candidates = following
+    for tp in candidates:
+        for leaf in _leaves(tp):
+            if isinstance(leaf, type) and issubclass(leaf, BaseModel):
+                return rule_keys(leaf)
+    return ()
+
+
+def _leaves(tp: Any) -> list[Any]:
+    """`tp` without Annotated and split at unions."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _leaves(typing.get_args(tp)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [leaf for arg in typing.get_args(tp) for leaf in _leaves(arg)]
+    return [tp]
+
+
+def _prefixed(loc: Loc, message: str) -> str:
+    """`server.setup_error.threshold: message`, or the message alone at the top."""
+    dotted = _dotted(loc)
+    return f"{dotted}: {message}" if dotted else message
+
+
+def _dotted(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _line_of(lines: dict[Loc, int], loc: Loc) -> int:
+    """The line of `loc`, else of its nearest parent that has one, else 1."""
+    for end in range(len(loc), 0, -1):
+        line = lines.get(loc[:end])
+        if line is not None:
+            return line
+    return 1
+
+
+def _show(value: object) -> str:
+    """A short rendering of a bad value for a message."""
+    if isinstance(value, dict | list | tuple):
+        return _kind(value)
+    if value is None:
+        return "nothing (null)"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "nothing (null)"
+    return f"a {type(value).__name__}"
