@@ -158,6 +158,11 @@ def extract_client_event(message: str, details: str = "") -> ClientEvent:
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # the value of any *_id / *Id field is variable by definition
+    (
+        re.compile(r"""\b(\w*(?:_id|Id|ID))(["']?\s*[=:]\s*["']?)(?!<)[^\s"',;)}\]]+"""),
+        r"\1\2<ID>",
+    ),
     (re.compile(r"\beyJ[\w-]*\.[\w-]+\.[\w-]*"), "<JWT>"),
     (
         re.compile(

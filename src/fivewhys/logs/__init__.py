@@ -1,0 +1,1 @@
+"""Log sources: each turns its input into a LogFrame (see `frame.py`)."""

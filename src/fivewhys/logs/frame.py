@@ -1,0 +1,37 @@
+"""The LogFrame: one row per Cloud Logging LogEntry, normalized, as a polars DataFrame."""
+
+from __future__ import annotations
+
+import polars as pl
+
+UTC_US = pl.Datetime("us", "UTC")
+
+#: Column -> dtype. Every log source returns exactly these columns, in this order.
+LOGFRAME_SCHEMA: dict[str, pl.DataType] = {
+    "timestamp": UTC_US,  # entry time (request logs: request start)
+    "end_time": UTC_US,  # timestamp + latency for request logs, else = timestamp
+    "severity": pl.String(),  # DEFAULT when absent
+    "service": pl.String(),
+    "revision": pl.String(),
+    "instance_id": pl.String(),
+    "kind": pl.String(),  # request | stdout | stderr | system | audit | other
+    "log_name": pl.String(),
+    "message": pl.String(),  # textPayload, jsonPayload.message, or a request summary
+    "http_method": pl.String(),
+    "http_status": pl.Int32(),
+    "http_path": pl.String(),
+    "http_latency_s": pl.Float64(),
+    "user_agent": pl.String(),
+    "trace": pl.String(),  # bare 32-hex trace id
+    "span_id": pl.String(),
+    "insert_id": pl.String(),
+    "connection_id": pl.String(),
+    "user_id": pl.String(),
+    "template": pl.String(),  # masked message (ids.mask)
+    "source": pl.String(),  # file:line the entry was read from
+    "raw": pl.String(),  # the entry as JSON (sorted keys)
+}
+
+
+def empty_logframe() -> pl.DataFrame:
+    return pl.DataFrame(schema=LOGFRAME_SCHEMA)
