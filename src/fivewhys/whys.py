@@ -1,0 +1,374 @@
+"""From rule matches to causes: one cause per (rule, evidence template), each with its five whys.
+
+A why is `evidence` only when a line that matched its selection is cited by insert_id; anything
+the logs do not show is a `hypothesis`. Confidence is built from its parts and documented here:
+
+    key weight (connection_id 1.0, trace 0.9, user_id 0.75, time 0.35)
+    x (0.6 + 0.4 x text score) x rule specificity (0.7 + 0.1 per client field, at most 1)
+    + 0.05 per corroborating selection (at most 0.1)
+
+A cause resting on time-only lines is capped at 0.4: time alone never makes a confident cause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+
+import jinja2
+import polars as pl
+
+from fivewhys.correlate import Correlation
+from fivewhys.logs.query import explorer_link
+from fivewhys.model import (
+    Cause,
+    Evidence,
+    Failure,
+    FailureReport,
+    JoinKey,
+    TimelineEvent,
+    Why,
+)
+from fivewhys.rules.matcher import Candidate, Match, match_rules, select
+from fivewhys.rules.schema import Rule, why_environment
+
+KEY_WEIGHT: dict[str, float] = {"connection_id": 1.0, "trace": 0.9, "user_id": 0.75, "time": 0.35}
+KEY_WEIGHT_ORDER: list[str] = list(KEY_WEIGHT)
+PROOF_WORDS: dict[str, str] = {
+    "connection_id": "connection_id",
+    "trace": "trace",
+    "user_id": "user_id in the window",
+    "time": "time only (tentative)",
+}
+TIME_ONLY_CAP = 0.4
+CONFIDENT = 0.5
+MAX_EVIDENCE = 10
+MAX_CITED = 5
+MAX_TIME_CANDIDATES = 200
+
+_STRICT = why_environment()
+_LENIENT = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.ChainableUndefined)
+
+
+@dataclass(frozen=True)
+class Explained:
+    """One failure's outcome: the rule match (if any), its chain, and its candidates."""
+
+    failure: Failure
+    match: Match | None
+    #: deeper rules (caused_by) and what of them the logs show
+    chain: tuple[tuple[Rule, dict[str, tuple[Evidence, ...]]], ...]
+    candidates: tuple[Candidate, ...]
+    confidence: float
+
+
+def _specificity(rule: Rule) -> float:
+    given = sum(value is not None for key, value in rule.client if key not in {"threshold"})
+    return min(1.0, 0.7 + 0.1 * given)
+
+
+def confidence(match: Match) -> float:
+    """How sure the report is that `match` explains its failure (see the module docstring)."""
+    primary = match.primary
+    specificity = _specificity(match.rule)
+    if primary is None:
+        return round(0.5 * specificity * match.score, 2)
+    value = KEY_WEIGHT[primary.join_key] * (0.6 + 0.4 * match.score) * specificity
+    value += min(0.1, 0.05 * (len(match.hits) - 1))
+    if primary.join_key == "time":
+        value = min(value, TIME_ONLY_CAP)
+    return round(min(value, 0.99), 2)
+
+
+def _candidates_by_failure(
+    correlation: Correlation, count: int, project: str | None
+) -> list[tuple[Candidate, ...]]:
+    """Candidate lines per failure as Evidence: every keyed line, the best time-only ones."""
+    frame = correlation.candidates.with_columns(
+        end_offset_s=pl.col("offset_s")
+        + (pl.col("end_time") - pl.col("timestamp")).dt.total_microseconds() / 1e6,
+        rank_in_key=pl.int_range(pl.len()).over(["failure_idx", "join_key"]),
+    ).filter((pl.col("join_key") != "time") | (pl.col("rank_in_key") < MAX_TIME_CANDIDATES))
+    out: list[list[Candidate]] = [[] for _ in range(count)]
+    for row in frame.iter_rows(named=True):
+        out[row["failure_idx"]].append(Candidate(_evidence(row, project), row["end_offset_s"]))
+    return [tuple(c) for c in out]
+
+
+def _evidence(row: dict[str, Any], project: str | None) -> Evidence:
+    return Evidence(
+        insert_id=row["insert_id"],
+        timestamp=row["timestamp"],
+        service=row["service"],
+        revision=row["revision"],
+        instance_id=row["instance_id"],
+        severity=row["severity"],
+        kind=row["kind"],
+        message=row["message"] or "",
+        template=row["template"] or "",
+        http_method=row["http_method"],
+        http_status=row["http_status"],
+        http_path=row["http_path"],
+        user_agent=row["user_agent"],
+        trace=row["trace"],
+        join_key=row["join_key"],
+        offset_s=round(row["offset_s"], 3),
+        link=explorer_link(project, row["insert_id"], row["timestamp"]),
+    )
+
+
+def explain_failures(
+    failures: Sequence[Failure],
+    correlation: Correlation,
+    rules: Sequence[Rule],
+    slack_s: float,
+    project: str | None = None,
+) -> list[Explained]:
+    """Match every failure against the rules (priority order) and follow `caused_by` chains."""
+    by_id = {rule.id: rule for rule in rules}
+    per_failure = _candidates_by_failure(correlation, len(failures), project)
+    explained: list[Explained] = []
+    for failure, candidates in zip(failures, per_failure, strict=True):
+        match = match_rules(rules, failure, candidates, slack_s)
+        chain: list[tuple[Rule, dict[str, tuple[Evidence, ...]]]] = []
+        if match is not None:
+            for deeper_id in match.rule.caused_by:
+                deeper = by_id.get(deeper_id)
+                if deeper is None:
+                    continue
+                hits = {
+                    name: lines
+                    for name, sel in deeper.server.items()
+                    if (lines := select(sel, name, candidates, slack_s))
+                }
+                chain.append((deeper, hits))
+        explained.append(
+            Explained(
+                failure=failure,
+                match=match,
+                chain=tuple(chain),
+                candidates=candidates,
+                confidence=confidence(match) if match else 0.0,
+            )
+        )
+    return explained
+
+
+def _render_why(text: str, context: dict[str, Any]) -> str:
+    try:
+        return _STRICT.from_string(text).render(context).strip()
+    except jinja2.UndefinedError:
+        return _LENIENT.from_string(text).render(context).strip()
+
+
+def _whys_for(
+    rule: Rule, hits_of: list[dict[str, tuple[Evidence, ...]]], failure: Failure
+) -> list[Why]:
+    first_hits = hits_of[0]
+    context = {
+        "failure": failure.model_dump(),
+        "evidence": {name: lines[0].model_dump() for name, lines in first_hits.items()},
+        "count": len(hits_of),
+    }
+    whys: list[Why] = []
+    for template in rule.whys:
+        text = _render_why(template.text, context)
+        cited: list[str] = []
+        if template.evidence is not None:
+            for hits in hits_of:
+                cited.extend(line.insert_id for line in hits.get(template.evidence, ())[:1])
+        cited = list(dict.fromkeys(cited))[:MAX_CITED]
+        kind: Literal["evidence", "hypothesis"] = "evidence" if cited else "hypothesis"
+        whys.append(Why(text=text, kind=kind, evidence=tuple(cited)))
+    return whys
+
+
+def _cause_key(item: Explained) -> tuple[str, str, tuple[str, ...]]:
+    assert item.match is not None
+    primary = item.match.primary
+    deeper = tuple(rule.id for rule, hits in item.chain if hits)
+    return (item.match.rule.id, primary.template if primary else "", deeper)
+
+
+def build_causes(explained: Sequence[Explained]) -> dict[int, Cause]:
+    """Causes keyed by failure index; failures with the same rule and template share one."""
+    groups: dict[tuple[str, str, tuple[str, ...]], list[int]] = {}
+    for index, item in enumerate(explained):
+        if item.match is not None:
+            groups.setdefault(_cause_key(item), []).append(index)
+    ordered = sorted(
+        groups.items(),
+        key=lambda kv: (
+            -len(kv[1]),
+            min(explained[i].failure.finished_at for i in kv[1]),
+            kv[0],
+        ),
+    )
+    causes: dict[int, Cause] = {}
+    for number, (_key, members) in enumerate(ordered, start=1):
+        items = sorted((explained[i] for i in members), key=lambda e: e.failure.finished_at)
+        cause = _cause(f"C{number}", items)
+        for index in members:
+            causes[index] = cause
+    return causes
+
+
+def _cause(cause_id: str, items: list[Explained]) -> Cause:
+    match = items[0].match
+    assert match is not None
+    rule = match.rule
+    whys = _whys_for(rule, [i.match.hits for i in items if i.match], items[0].failure)
+    for position, (deeper, _hits) in enumerate(items[0].chain):
+        chain_hits = [item.chain[position][1] for item in items]
+        if chain_hits[0]:
+            whys.extend(_whys_for(deeper, chain_hits, items[0].failure))
+        else:
+            whys.append(
+                Why(
+                    text=f"Possibly deeper: {deeper.title} (no log line shows it; confirm).",
+                    kind="hypothesis",
+                )
+            )
+    matched: dict[str, Evidence] = {}
+    for item in items:
+        for line in _matched_lines(item):
+            matched.setdefault(line.insert_id, line)
+    keys: set[str] = {line.join_key for line in matched.values()}
+    strongest = min(keys, key=KEY_WEIGHT_ORDER.index) if keys else None
+    return Cause(
+        id=cause_id,
+        rule_id=rule.id,
+        title=rule.title,
+        level=rule.level,
+        failures=tuple(i.failure.test_id for i in items),
+        confidence=min(i.confidence for i in items),
+        proof=PROOF_WORDS[strongest] if strongest else "client side only",
+        whys=tuple(whys),
+        evidence=tuple(sorted(matched.values(), key=_evidence_order)[:MAX_EVIDENCE]),
+        timeline=_timeline(items),
+        fix=rule.fix,
+        references=tuple(rule.references),
+    )
+
+
+def _timeline(items: list[Explained]) -> tuple[TimelineEvent, ...]:
+    events: list[TimelineEvent] = []
+    seen: set[str] = set()
+    for item in items:
+        failure = item.failure
+        events.append(
+            TimelineEvent(
+                at=failure.started_at, side="client", text="test started", test_id=failure.test_id
+            )
+        )
+        events.append(
+            TimelineEvent(
+                at=failure.finished_at,
+                side="client",
+                text=failure.message.splitlines()[0] if failure.message else failure.outcome,
+                test_id=failure.test_id,
+            )
+        )
+        for line in _matched_lines(item):
+            if line.insert_id in seen:
+                continue
+            seen.add(line.insert_id)
+            events.append(
+                TimelineEvent(
+                    at=line.timestamp,
+                    side="server",
+                    text=line.message.splitlines()[0] if line.message else line.template,
+                    insert_id=line.insert_id,
+                )
+            )
+    events.sort(key=lambda e: (e.at, e.side, e.insert_id or "", e.test_id or ""))
+    return tuple(events)
+
+
+def _matched_lines(item: Explained) -> list[Evidence]:
+    """Lines that matched the rule's selections, then its chain's, in selection order."""
+    groups = list(item.match.hits.values()) if item.match else []
+    groups += [lines for _rule, hits in item.chain for lines in hits.values()]
+    return [line for lines in groups for line in lines]
+
+
+def _evidence_order(line: Evidence) -> tuple[int, float, str]:
+    return (KEY_WEIGHT_ORDER.index(line.join_key), abs(line.offset_s), line.insert_id)
+
+
+def _ordered_evidence(item: Explained) -> tuple[Evidence, ...]:
+    """Matched lines first (selection order), then the rest by key strength and closeness."""
+    chosen: dict[str, Evidence] = {}
+    for line in _matched_lines(item):
+        chosen.setdefault(line.insert_id, line)
+    for candidate in item.candidates:
+        if len(chosen) >= MAX_EVIDENCE:
+            break
+        chosen.setdefault(candidate.evidence.insert_id, candidate.evidence)
+    return tuple(list(chosen.values())[:MAX_EVIDENCE])
+
+
+def _keys_seen(item: Explained) -> set[JoinKey]:
+    return {c.evidence.join_key for c in item.candidates}
+
+
+def _note(item: Explained, covered: bool, window_text: str) -> str:
+    if not covered:
+        return f"No log entry at all in the window {window_text}: the logs given do not cover it."
+    keys = _keys_seen(item)
+    keyed = sorted(k for k in keys if k != "time")
+    if item.match is not None:
+        primary = item.match.primary
+        if primary is None:
+            return f"Explained by rule {item.match.rule.id} from the client side alone."
+        if primary.join_key == "time":
+            return (
+                "Joined by time only: no connection_id, trace or user_id ties these lines to the "
+                "test. Tentative; confirm by hand."
+            )
+        return f"Proven by a line joined on {primary.join_key}."
+    if not item.candidates:
+        return "No rule matched and no candidate line: lines in the window belong to other ids."
+    if not keyed:
+        return (
+            "No rule matched. Only time-only candidates (no shared id): they are listed for "
+            "reading, not as a cause."
+        )
+    return f"No rule matched. Candidate lines joined on {', '.join(keyed)} are listed below."
+
+
+def failure_reports(
+    explained: Sequence[Explained], causes: dict[int, Cause], correlation: Correlation
+) -> list[FailureReport]:
+    """One report row per failure, with its cause id, confidence, note and best evidence."""
+    reports: list[FailureReport] = []
+    for index, item in enumerate(explained):
+        window = correlation.windows[index]
+        window_text = f"{_iso(window.start)} .. {_iso(window.end)}"
+        cause = causes.get(index)
+        failure = item.failure
+        reports.append(
+            FailureReport(
+                test_id=failure.test_id,
+                outcome=failure.outcome,
+                message=failure.message,
+                started_at=failure.started_at,
+                finished_at=failure.finished_at,
+                time_exact=failure.time_exact,
+                source=failure.source,
+                cause_id=cause.id if cause else None,
+                confidence=item.confidence,
+                evidence=_ordered_evidence(item),
+                note=_note(item, correlation.covered[index], window_text),
+                covered=correlation.covered[index],
+            )
+        )
+    return reports
+
+
+def _iso(moment: Any) -> str:
+    return str((moment - timedelta(microseconds=moment.microsecond)).isoformat()).replace(
+        "+00:00", "Z"
+    )
