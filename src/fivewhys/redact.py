@@ -1,0 +1,65 @@
+"""Secrets never reach a report: JWTs, jwt.<base64> subprotocols, bearer tokens, API keys, cookies.
+
+Applied to the whole Report just before rendering, so every renderer gets the same clean text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from fivewhys.model import Report
+
+MARK = "[REDACTED]"
+
+_RULES: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
+    # Cookie headers: everything up to the end of the line is session material
+    (re.compile(r"(?i)\b((?:set-)?cookie['\"]?\s*[:=]\s*)[^\n]+"), rf"\1{MARK}"),
+    # Authorization: Bearer/Basic/Token <credential>
+    (
+        re.compile(
+            r"(?i)\b(authorization['\"]?\s*[:=]\s*['\"]?)(?:(bearer|basic|token|digest)\s+)?"
+            r"[^\s'\",;]+"
+        ),
+        lambda m: f"{m.group(1)}{m.group(2) + ' ' if m.group(2) else ''}{MARK}",
+    ),
+    (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"), rf"\1{MARK}"),
+    # websockets subprotocol carrying a token: "jwt.<base64url>"
+    (re.compile(r"\b(jwt\.)[A-Za-z0-9_=+/-]{8,}(?:\.[A-Za-z0-9_=+/-]+)*"), rf"\1{MARK}"),
+    # a bare JWT: header.payload.signature, header always starts with eyJ ('{"')
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), MARK),
+    # Google API keys
+    (re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"), MARK),
+    # key=value / "key": "value" for secret-named keys (query strings, JSON, headers)
+    (
+        re.compile(
+            r"(?i)(['\"]?\b(?:api[_-]?key|x-api-key|access[_-]?token|refresh[_-]?token|id[_-]?token"
+            r"|auth[_-]?token|token|secret|client[_-]?secret|password|passwd|session[_-]?id)\b['\"]?"
+            r"\s*[:=]\s*['\"]?)(?!\[REDACTED)[^\s'\",;&)}]{4,}"
+        ),
+        rf"\1{MARK}",
+    ),
+)
+
+
+def redact_text(text: str) -> str:
+    """`text` with every secret-looking value replaced by [REDACTED]."""
+    for pattern, replacement in _RULES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _walk(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {_walk(k): _walk(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_walk(v) for v in value]
+    return value
+
+
+def redact_report(report: Report) -> Report:
+    """A copy of the report with every string redacted (ids and times are untouched by design)."""
+    return Report.model_validate(_walk(report.model_dump()))

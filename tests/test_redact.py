@@ -1,0 +1,49 @@
+"""Secrets are replaced before any renderer sees them."""
+
+from __future__ import annotations
+
+import pytest
+
+from fivewhys.redact import redact_text
+
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLTEiLCJleHAiOjE3MDAwMDAwMDB9."
+    "c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"token was {JWT} then", "token was [REDACTED] then"),
+        (f"subprotocols=['jwt.{JWT}']", "subprotocols=['jwt.[REDACTED]']"),
+        (
+            "Sec-WebSocket-Protocol: jwt.ZXlKaGJHY2lPaUpJVXpJMU5pSjk",
+            "Sec-WebSocket-Protocol: jwt.[REDACTED]",
+        ),
+        ("Authorization: Bearer abc.def-ghi_jkl", "Authorization: Bearer [REDACTED]"),
+        ("'authorization': 'Basic dXNlcjpwYXNz'", "'authorization': 'Basic [REDACTED]'"),
+        ("Cookie: session=abc123; csrftoken=zzz", "Cookie: [REDACTED]"),
+        (
+            "GET /x?api_key=AIzaSyA-1234567890abcdefghijklmnopqrstu&y=1",
+            "GET /x?api_key=[REDACTED]&y=1",
+        ),
+        ('{"access_token": "ya29.a0AfH6SMB"}', '{"access_token": "[REDACTED]"}'),
+        ("password=hunter22 user=bob", "password=[REDACTED] user=bob"),
+    ],
+)
+def test_secrets_are_redacted(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "WebSocket auth rejected: JWT expired for user_id=user-0042",
+        "No JWT=REDACTED in headers",
+        "connection_id=conn_3fa9b2c1d0e4 trace=0af7651916cd43dd8448eb211c80319c",
+        "received 1011 (internal error) Internal error",
+    ],
+)
+def test_ordinary_text_is_untouched(text: str) -> None:
+    assert redact_text(text) == text
