@@ -1,0 +1,1 @@
+"""Renderers of a Report: Markdown and JSON."""

@@ -1,0 +1,75 @@
+"""Log text inside Markdown cannot break it, and the filter/command appendix is exact."""
+
+from __future__ import annotations
+
+from conftest import at
+
+from fivewhys.logs.query import build_filter, coalesce, explorer_link, gcloud_command
+from fivewhys.model import Window
+from fivewhys.report.text import cell, code, fence, offset, prose, utc
+
+
+def test_code_span_is_longer_than_any_backtick_run() -> None:
+    assert code("a `b` c") == "``a `b` c``"
+    assert code("``x``") == "``` ``x`` ```"
+    assert code("line one\nline two") == "`line one line two`"
+    assert code("x" * 200, limit=10) == "`xxxxxxxxx…`"
+
+
+def test_table_cells_escape_pipes_and_fences_outgrow_content() -> None:
+    assert cell("a|b") == "`a\\|b`"
+    assert fence("```\nhi\n```") == "````text\n```\nhi\n```\n````"
+    assert fence("plain", "sh") == "```sh\nplain\n```"
+
+
+def test_prose_neutralizes_html_mentions_and_issue_links() -> None:
+    assert prose("<script>@alice #12 [x](y) *b*") == (
+        "\\<script\\>\\@alice \\#12 \\[x\\](y) \\*b\\*"
+    )
+
+
+def test_times_and_offsets() -> None:
+    assert utc(at(1.2345)) == "2025-09-07 15:00:01.234Z"
+    assert offset(-3.4) == "-3.400 s"
+    assert offset(0.012) == "+0.012 s"
+
+
+def test_windows_coalesce_when_they_overlap_or_are_near() -> None:
+    windows = [
+        Window(start=at(0), end=at(10)),
+        Window(start=at(200), end=at(210)),
+        Window(start=at(5), end=at(20)),
+        Window(start=at(70), end=at(80)),
+    ]
+    assert coalesce(windows) == [
+        Window(start=at(0), end=at(80)),
+        Window(start=at(200), end=at(210)),
+    ]
+
+
+def test_filter_parenthesizes_every_clause() -> None:
+    windows = [Window(start=at(0), end=at(10)), Window(start=at(500), end=at(510))]
+    assert build_filter(windows, ["chat-backend", "auth"]) == (
+        '(resource.type="cloud_run_revision")\n'
+        'AND ((resource.labels.service_name="auth") OR '
+        '(resource.labels.service_name="chat-backend"))\n'
+        'AND ((timestamp>="2025-09-07T15:00:00.000000Z" AND '
+        'timestamp<="2025-09-07T15:00:10.000000Z") OR '
+        '(timestamp>="2025-09-07T15:08:20.000000Z" AND timestamp<="2025-09-07T15:08:30.000000Z"))'
+    )
+
+
+def test_gcloud_command_quotes_the_filter_for_a_shell() -> None:
+    command = gcloud_command('(severity>=ERROR)\nAND (textPayload:"it\'s")', "acme-staging")
+    assert command == (
+        "gcloud logging read '(severity>=ERROR)\nAND (textPayload:\"it'\"'\"'s\")' "
+        "--project=acme-staging --format=json --order=asc"
+    )
+
+
+def test_explorer_link_opens_the_entry() -> None:
+    assert explorer_link("acme", "abc123", at(0)) == (
+        "https://console.cloud.google.com/logs/query;query=insertId%3D%22abc123%22"
+        ";cursorTimestamp=2025-09-07T15:00:00.000000Z?project=acme"
+    )
+    assert explorer_link(None, "abc123", at(0)) is None
