@@ -404,12 +404,12 @@ def scrub_machine_paths(path: Path) -> None:
     """Outputs are committed: no path or host name of the machine that ran the suite goes in.
 
     Tracebacks name the repo, the venv and the interpreter's install; they become relative
-    or placeholders. Plain text substitution keeps JSON and XML valid (no quotes involved).
+    or placeholders. Plain substitutions keep JSON and XML valid: no quotes or angle brackets.
     """
     replacements = [
         (str(REPO) + "/", ""),
-        (sys.prefix, "<venv>"),
-        (sys.base_prefix, "<python>"),
+        (sys.prefix, "$VENV"),
+        (sys.base_prefix, "$PYTHON_HOME"),
         (f'hostname="{socket.gethostname()}"', 'hostname="e2e-runner"'),
     ]
     text = path.read_text(encoding="utf-8")
