@@ -1,0 +1,160 @@
+"""What every results reader shares: per-file results, placing tests in time, building Failures."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import ValidationError
+
+from fivewhys.ids import IdPatterns, extract_client_event, extract_ids, mask
+from fivewhys.model import Failure
+
+NOT_RESULTS = "not a JUnit XML, pytest-reportlog or pytest-json-report file"
+
+Outcome = Literal["failed", "error"]
+Phase = Literal["setup", "call", "teardown"]
+Kind = Literal["junit", "reportlog", "jsonreport"]
+
+
+@dataclass
+class FileResults:
+    """What one results file yields, before files are merged."""
+
+    path: Path
+    #: which reader read it; decides which copy of a failure seen in two files is kept
+    kind: Kind
+    failures: list[Failure] = field(default_factory=list)
+    test_ids: set[str] = field(default_factory=set)
+    #: the run's wall time (or what the file shows of it), to tell whether two files are one run
+    span: tuple[datetime, datetime] | None = None
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def utc_from_epoch(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Estimated start of each test of a run whose results give only durations.
+
+    pytest spends the time not covered by test durations mostly collecting, before the first
+    test (22 s of a 44.6 s run in the real captures), so tests are laid back to back ending
+    when the run ends, not starting when it starts.
+    """
+
+    starts: tuple[datetime, ...]
+    #: set when the durations overlap (parallel run): every window is then the whole run
+    whole_run_end: datetime | None
+    note: str
+    warning: str | None
+
+    def window(self, index: int, elapsed: float) -> tuple[datetime, datetime]:
+        """(test start, end of the phase `elapsed` seconds into the test)."""
+        start = self.starts[index]
+        if self.whole_run_end is not None:
+            return start, self.whole_run_end
+        return start, start + timedelta(seconds=elapsed)
+
+
+def lay_out(
+    name: str, run_start: datetime, wall: float | None, durations: Sequence[float]
+) -> Layout:
+    """Place tests of known durations, run one after another, within a run of `wall` seconds."""
+    total = sum(durations)
+    if wall is None:
+        slack = 0.0
+        note = (
+            f"{name}: per-test windows are approximate (run start + durations of earlier "
+            "tests: the file gives no run length)"
+        )
+    elif total > wall + 0.001 * len(durations) + 0.01:
+        end = run_start + timedelta(seconds=wall)
+        return Layout(
+            starts=(run_start,) * len(durations),
+            whole_run_end=end,
+            note=f"{name}: per-test windows are the whole run (tests ran in parallel)",
+            warning=(
+                f"{name}: test durations add up to {total:.2f} s, more than the run's "
+                f"{wall:.2f} s (parallel run, e.g. pytest-xdist?): each failure's window is "
+                "the whole run"
+            ),
+        )
+    else:
+        slack = max(wall - total, 0.0)
+        note = (
+            f"{name}: per-test windows are approximate (run end minus the durations of this "
+            f"and later tests; {slack:.2f} s of the {wall:.2f} s run lies outside any test, "
+            "taken as collection before the first)"
+        )
+    starts: list[datetime] = []
+    elapsed = slack
+    for duration in durations:
+        starts.append(run_start + timedelta(seconds=elapsed))
+        elapsed += duration
+    return Layout(starts=tuple(starts), whole_run_end=None, note=note, warning=None)
+
+
+_E_LINE = re.compile(r"^E\s+(.*\S)", re.MULTILINE)
+
+
+def message_from_text(text: str) -> str:
+    """The exception line of a traceback text: its first ``E   `` line, else its first line."""
+    if match := _E_LINE.search(text):
+        return match.group(1)
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def section(title: str, text: str) -> str:
+    """Captured output under a pytest-style header, as it reads in a terminal."""
+    return f"{f' {title} '.center(80, '-')}\n{text}"
+
+
+def validation_reason(error: ValidationError) -> str:
+    """One line for a skipped record: the first bad field and why."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "record"
+    more = f" (+{error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{where}: {first['msg']}{more}"
+
+
+def make_failure(
+    *,
+    test_id: str,
+    outcome: Outcome,
+    phase: Phase,
+    message: str,
+    details: str,
+    window: tuple[datetime, datetime],
+    time_exact: bool,
+    source: str,
+    test_file: str | None,
+    test_line: int | None,
+    properties: dict[str, str],
+    patterns: IdPatterns,
+) -> Failure:
+    """A Failure with its ids, client event and signature taken from its own text."""
+    first_line = message.splitlines()[0] if message else ""
+    return Failure(
+        test_id=test_id,
+        outcome=outcome,
+        phase=phase,
+        message=message,
+        details=details,
+        started_at=window[0],
+        finished_at=window[1],
+        time_exact=time_exact,
+        source=source,
+        test_file=test_file,
+        test_line=test_line,
+        ids=extract_ids([message, details], properties, patterns),
+        event=extract_client_event(message, details),
+        signature=mask(first_line),
+        properties=properties,
+    )

@@ -1,0 +1,156 @@
+"""pytest-json-report output into Failures, with times estimated from durations.
+
+The report's ``created`` is written when the session finishes and ``duration`` counts from
+session start (pytest-json-report 1.5; checked against a report log of the same run), so the
+run spans ``created - duration`` to ``created``. Tests carry only per-phase durations.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, StrictFloat, StrictStr, ValidationError
+
+from fivewhys.errors import InputError
+from fivewhys.ids import IdPatterns
+from fivewhys.results.common import (
+    FileResults,
+    Phase,
+    lay_out,
+    make_failure,
+    message_from_text,
+    section,
+    utc_from_epoch,
+    validation_reason,
+)
+
+_PHASES: tuple[Phase, ...] = ("setup", "call", "teardown")
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class _Crash(_Record):
+    path: str = ""
+    lineno: int | None = None
+    message: str = ""
+
+
+class _Stage(_Record):
+    duration: StrictFloat = 0.0
+    outcome: StrictStr
+    crash: _Crash | None = None
+    longrepr: str = ""
+    stdout: str = ""
+    stderr: str = ""
+    log: list[dict[str, Any]] = []
+
+
+class _Test(_Record):
+    nodeid: StrictStr
+    outcome: StrictStr
+    setup: _Stage | None = None
+    call: _Stage | None = None
+    teardown: _Stage | None = None
+    user_properties: list[dict[str, Any]] = []
+    metadata: dict[str, Any] | None = None
+
+    def stages(self) -> list[tuple[Phase, _Stage]]:
+        return [(phase, stage) for phase in _PHASES if (stage := getattr(self, phase))]
+
+
+class _Report(_Record):
+    created: StrictFloat
+    duration: StrictFloat
+    tests: list[Any]
+    collectors: list[Any] = []
+
+
+def read_json_report(path: Path, document: dict[str, Any], *, patterns: IdPatterns) -> FileResults:
+    """Every failed phase of every test in the report, in run order."""
+    try:
+        report = _Report.model_validate(document)
+    except ValidationError as exc:
+        raise InputError(f"pytest-json-report: {validation_reason(exc)}", path) from None
+    result = FileResults(path=path, kind="jsonreport")
+    for collector in report.collectors:
+        if isinstance(collector, dict) and collector.get("outcome") == "failed":
+            result.warnings.append(
+                f"{path}: collection error in {collector.get('nodeid')!r}: no test ran, "
+                "not analysed"
+            )
+    tests: list[tuple[int, _Test]] = []
+    for n, raw in enumerate(report.tests):
+        try:
+            tests.append((n, _Test.model_validate(raw)))
+        except ValidationError as exc:
+            result.warnings.append(f"{path}#tests[{n}]: skipped: {validation_reason(exc)}")
+    end = utc_from_epoch(report.created)
+    start = utc_from_epoch(report.created - report.duration)
+    durations = [sum(stage.duration for _, stage in test.stages()) for _, test in tests]
+    layout = lay_out(str(path), start, report.duration, durations)
+    result.span = (start, end)
+    for index, (n, test) in enumerate(tests):
+        result.test_ids.add(test.nodeid)
+        properties = _properties(test)
+        elapsed = 0.0
+        captured: list[str] = []
+        for phase, stage in test.stages():
+            elapsed += stage.duration
+            captured += _captured(phase, stage)
+            if stage.outcome != "failed":
+                continue
+            message = stage.crash.message if stage.crash else message_from_text(stage.longrepr)
+            result.failures.append(
+                make_failure(
+                    test_id=test.nodeid,
+                    outcome="failed" if phase == "call" else "error",
+                    phase=phase,
+                    message=message,
+                    details="\n".join([stage.longrepr, *captured]),
+                    window=layout.window(index, elapsed),
+                    time_exact=False,
+                    source=f"{path}#tests[{n}]",
+                    # `lineno` is of the code's file, which the report does not name: for a
+                    # test wrapped by a decorator from another module it is that module's
+                    test_file=test.nodeid.split("::")[0],
+                    test_line=None,
+                    properties=properties,
+                    patterns=patterns,
+                )
+            )
+    if result.failures:
+        result.notes.append(layout.note)
+        if layout.warning:
+            result.warnings.append(layout.warning)
+    return result
+
+
+def _properties(test: _Test) -> dict[str, str]:
+    """user_properties (``[{name: value}]``), plus the scalar entries of json_metadata."""
+    properties = {
+        str(name): str(value)
+        for name, value in (test.metadata or {}).items()
+        if isinstance(value, str | int | float)
+    }
+    for entry in test.user_properties:
+        properties.update((str(name), str(value)) for name, value in entry.items())
+    return properties
+
+
+def _captured(phase: Phase, stage: _Stage) -> list[str]:
+    """A phase's captured output, titled as pytest titles it."""
+    out = [
+        section(f"Captured {name} {phase}", text)
+        for name, text in (("stdout", stage.stdout), ("stderr", stage.stderr))
+        if text
+    ]
+    if stage.log:
+        records = (
+            f"{record.get('levelname', '')} {record.get('name', '')}: {record.get('msg', '')}"
+            for record in stage.log
+        )
+        out.append(section(f"Captured log {phase}", "\n".join(records)))
+    return out

@@ -1,0 +1,234 @@
+"""JUnit XML (pytest xunit1/xunit2 and alike) into Failures, with times estimated from durations.
+
+JUnit gives each suite's start and length and each test's duration, not when a test ran, so
+windows are estimates (`time_exact=False`) and the file gets a note saying so.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
+from xml.etree.ElementTree import Element, ParseError
+
+import defusedxml
+import defusedxml.ElementTree as SafeET
+
+from fivewhys.errors import InputError
+from fivewhys.ids import IdPatterns
+from fivewhys.model import Failure
+from fivewhys.results.common import (
+    NOT_RESULTS,
+    FileResults,
+    Outcome,
+    Phase,
+    lay_out,
+    make_failure,
+    message_from_text,
+)
+
+_TESTCASE_TAG = re.compile(rb"<testcase[\s/>]")
+_PHASE_WRAPPER = re.compile(r'failed on (setup|teardown) with "')
+_POSITION_SUFFIX = re.compile(r": line \d+, column \d+$")
+
+
+def read_junit(path: Path, data: bytes, *, tz: tzinfo | None, patterns: IdPatterns) -> FileResults:
+    """Every failure and error of every testsuite in a JUnit XML document."""
+    root = _parse(path, data)
+    if root.tag not in ("testsuites", "testsuite"):
+        raise InputError(NOT_RESULTS, path)
+    result = FileResults(path=path, kind="junit")
+    cases = list(root.iter("testcase"))
+    lines = _testcase_lines(data, len(cases))
+    sources = {
+        id(case): f"{path}:{lines[n]}" if lines else f"{path}#testcase[{n + 1}]"
+        for n, case in enumerate(cases)
+    }
+    for suite in root.iter("testsuite"):
+        _read_suite(suite, result, sources, tz, patterns)
+    return result
+
+
+def _parse(path: Path, data: bytes) -> Element:
+    try:
+        return SafeET.fromstring(data)
+    except defusedxml.EntitiesForbidden:
+        reason = "it declares entities (entity expansion and external entities are not read)"
+    except defusedxml.ExternalReferenceForbidden:
+        reason = "it references an external DTD or entity"
+    except defusedxml.DefusedXmlException as exc:
+        reason = type(exc).__name__
+    except ParseError as exc:
+        message = _POSITION_SUFFIX.sub("", str(exc))
+        raise InputError(f"malformed XML: {message}", path, exc.position[0]) from None
+    raise InputError(f"XML refused for safety: {reason}", path)
+
+
+def _testcase_lines(data: bytes, expected: int) -> list[int] | None:
+    """Line of each ``<testcase`` tag, in document order; None if the scan disagrees with the
+    parser (a tag inside a comment or CDATA, a UTF-16 file)."""
+    positions = [m.start() for m in _TESTCASE_TAG.finditer(data)]
+    if len(positions) != expected:
+        return None
+    lines: list[int] = []
+    line, last = 1, 0
+    for position in positions:
+        line += data.count(b"\n", last, position)
+        last = position
+        lines.append(line)
+    return lines
+
+
+def _suite_start(path: Path, suite: Element, tz: tzinfo | None, result: FileResults) -> datetime:
+    raw = suite.get("timestamp")
+    name = suite.get("name", "")
+    if not raw:
+        raise InputError(
+            f"testsuite {name!r} has no timestamp: its failures cannot be placed in time", path
+        )
+    try:
+        start = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InputError(
+            f"testsuite {name!r} timestamp {raw!r} is not an ISO 8601 time", path
+        ) from None
+    if start.tzinfo is None:
+        if tz is None:
+            result.warnings.append(
+                f"{path}: testsuite {name!r} timestamp {raw} has no UTC offset and was read as "
+                "UTC; pass --tz with the time zone of the machine that ran the tests"
+            )
+        start = start.replace(tzinfo=tz or UTC)
+    return start.astimezone(UTC)
+
+
+def _seconds(element: Element, source: str, result: FileResults) -> float | None:
+    raw = element.get("time")
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        result.warnings.append(f"{source}: time {raw!r} is not a number; taken as 0")
+        return None
+
+
+def _read_suite(
+    suite: Element,
+    result: FileResults,
+    sources: dict[int, str],
+    tz: tzinfo | None,
+    patterns: IdPatterns,
+) -> None:
+    path = result.path
+    start = _suite_start(path, suite, tz, result)
+    cases = suite.findall("testcase")
+    durations = [_seconds(case, sources[id(case)], result) or 0.0 for case in cases]
+    wall = _seconds(suite, f"{path}: testsuite {suite.get('name', '')!r}", result)
+    layout = lay_out(str(path), start, wall, durations)
+    span = (start, start + timedelta(seconds=sum(durations) if wall is None else wall))
+    if result.span:
+        span = (min(span[0], result.span[0]), max(span[1], result.span[1]))
+    result.span = span
+
+    suite_properties = _properties(suite)
+    previous: tuple[str, datetime] | None = None
+    placed = False
+    for n, case in enumerate(cases):
+        source = sources[id(case)]
+        if any(e.get("message") == "collection failure" for e in case.findall("error")):
+            result.warnings.append(
+                f"{source}: collection error in {case.get('name', '')!r}: no test ran, not analysed"
+            )
+            continue
+        test_id = _test_id(case)
+        result.test_ids.add(test_id)
+        window = layout.window(n, durations[n])
+        if previous and previous[0] == test_id:
+            # pytest writes a call failure and a teardown error as two testcase elements
+            window = (previous[1], window[1])
+        previous = (test_id, window[0])
+        properties = suite_properties | _properties(case)
+        failures = _failures(case, test_id, window, source, properties, patterns)
+        result.failures += failures
+        placed = placed or bool(failures)
+    if placed:
+        result.notes.append(layout.note)
+        if layout.warning:
+            result.warnings.append(layout.warning)
+
+
+def _failures(
+    case: Element,
+    test_id: str,
+    window: tuple[datetime, datetime],
+    source: str,
+    properties: dict[str, str],
+    patterns: IdPatterns,
+) -> list[Failure]:
+    """One Failure per ``<failure>`` or ``<error>`` of a testcase."""
+    outputs = [child.text for child in case if child.tag in ("system-out", "system-err")]
+    line = case.get("line")
+    failures: list[Failure] = []
+    for child in case:
+        if child.tag not in ("failure", "error"):
+            continue
+        outcome: Outcome = "failed" if child.tag == "failure" else "error"
+        phase, message = _unwrap(child.get("message") or message_from_text(child.text or ""))
+        failures.append(
+            make_failure(
+                test_id=test_id,
+                outcome=outcome,
+                phase=phase,
+                message=message,
+                details="\n".join(text for text in [child.text, *outputs] if text),
+                window=window,
+                time_exact=False,
+                source=source,
+                test_file=case.get("file"),
+                test_line=int(line) + 1 if line and line.isdigit() else None,
+                properties=properties,
+                patterns=patterns,
+            )
+        )
+    return failures
+
+
+def _unwrap(message: str) -> tuple[Phase, str]:
+    """The phase, and the message without pytest's ``failed on setup with "..."`` wrapper, so a
+    setup error reads the same as in the other formats."""
+    match = _PHASE_WRAPPER.match(message)
+    if not match:
+        return "call", message
+    inner = message[match.end() :]
+    phase: Phase = "setup" if match.group(1) == "setup" else "teardown"
+    return phase, inner.removesuffix('"')
+
+
+def _properties(element: Element) -> dict[str, str]:
+    """``<properties><property name value/>`` directly under `element` (record_property)."""
+    return {
+        prop.get("name", ""): prop.get("value", prop.text or "")
+        for prop in element.findall("properties/property")
+        if prop.get("name")
+    }
+
+
+def _test_id(case: Element) -> str:
+    """The pytest node id, rebuilt from the dotted classname: the module part is the ``file``
+    attribute (xunit1) when it is a prefix of the classname, else it ends before the first
+    Capitalized (class) name. (``file`` names where the code is, which for a test wrapped by a
+    decorator from another module is that module, not the test's.)"""
+    classname = case.get("classname", "")
+    name = case.get("name", "")
+    file = (case.get("file") or "").replace("\\", "/")
+    module = file.removesuffix(".py").replace("/", ".")
+    if file and classname == module:
+        return f"{file}::{name}"
+    if file and classname.startswith(module + "."):
+        return "::".join([file, *classname[len(module) + 1 :].split("."), name])
+    parts = classname.split(".") if classname else []
+    cut = next((i for i, part in enumerate(parts) if i and part[:1].isupper()), len(parts))
+    if not cut:
+        return name
+    return "::".join(["/".join(parts[:cut]) + ".py", *parts[cut:], name])

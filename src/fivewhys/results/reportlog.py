@@ -1,0 +1,175 @@
+"""pytest-reportlog JSON lines into Failures, with the exact start and stop of every phase.
+
+One broken line does not spoil a run: it is skipped with a warning naming its line.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, StrictFloat, StrictStr, ValidationError
+
+from fivewhys.ids import IdPatterns
+from fivewhys.model import Failure
+from fivewhys.results.common import (
+    FileResults,
+    make_failure,
+    message_from_text,
+    section,
+    utc_from_epoch,
+    validation_reason,
+)
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class _FileLoc(_Record):
+    path: str = ""
+    lineno: int | None = None
+    message: str = ""
+
+
+class _FuncArgs(_Record):
+    args: list[tuple[str, str]] = []
+
+
+class _Locals(_Record):
+    lines: list[str] = []
+
+
+class _EntryData(_Record):
+    lines: list[str] = []
+    reprfuncargs: _FuncArgs | None = None
+    reprlocals: _Locals | None = None
+    reprfileloc: _FileLoc | None = None
+    style: str = "long"
+
+
+class _Entry(_Record):
+    data: _EntryData
+
+
+class _Traceback(_Record):
+    reprentries: list[_Entry] = []
+
+
+class _Longrepr(_Record):
+    """pytest's serialized ExceptionChainRepr."""
+
+    reprcrash: _FileLoc | None = None
+    reprtraceback: _Traceback | None = None
+    chain: list[tuple[_Traceback, _FileLoc | None, str | None]] | None = None
+
+
+class _TestReport(_Record):
+    nodeid: StrictStr
+    when: Literal["setup", "call", "teardown"]
+    outcome: StrictStr
+    start: StrictFloat
+    stop: StrictFloat
+    #: a list ``[path, lineno, reason]`` for a skip
+    longrepr: _Longrepr | str | list[Any] | None = None
+    sections: list[tuple[str, str]] = []
+    user_properties: list[tuple[str, Any]] = []
+    location: tuple[str, int | None, str] | None = None
+
+
+def read_reportlog(path: Path, text: str, *, patterns: IdPatterns) -> FileResults:
+    """Every failed phase in a report log; tests counted by distinct node id."""
+    result = FileResults(path=path, kind="reportlog")
+    setup_start: dict[str, float] = {}
+    first: float | None = None
+    last: float | None = None
+    # split on newlines only: str.splitlines() also breaks at characters JSON may hold raw
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            result.warnings.append(f"{where}: skipped: not JSON ({exc.msg})")
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("$report_type"), str):
+            result.warnings.append(f"{where}: skipped: not a report-log record")
+            continue
+        if record["$report_type"] == "CollectReport" and record.get("outcome") == "failed":
+            result.warnings.append(
+                f"{where}: collection error in {record.get('nodeid')!r}: no test ran, not analysed"
+            )
+        if record["$report_type"] != "TestReport":
+            continue
+        try:
+            report = _TestReport.model_validate(record)
+        except ValidationError as exc:
+            result.warnings.append(f"{where}: skipped: {validation_reason(exc)}")
+            continue
+        result.test_ids.add(report.nodeid)
+        first = report.start if first is None else min(first, report.start)
+        last = report.stop if last is None else max(last, report.stop)
+        if report.when == "setup":
+            setup_start[report.nodeid] = report.start
+        if report.outcome == "failed":
+            started = setup_start.get(report.nodeid, report.start)
+            result.failures.append(_failure(report, started, where, patterns))
+    if first is not None and last is not None:
+        result.span = (utc_from_epoch(first), utc_from_epoch(last))
+    return result
+
+
+def _failure(report: _TestReport, started: float, source: str, patterns: IdPatterns) -> Failure:
+    longrepr = report.longrepr
+    if isinstance(longrepr, _Longrepr) and longrepr.reprcrash:
+        message = longrepr.reprcrash.message
+    else:
+        message = message_from_text(_longrepr_text(longrepr))
+    details = "\n".join(
+        [_longrepr_text(longrepr), *(section(title, body) for title, body in report.sections)]
+    )
+    location = report.location
+    return make_failure(
+        test_id=report.nodeid,
+        outcome="failed" if report.when == "call" else "error",
+        phase=report.when,
+        message=message,
+        details=details,
+        window=(utc_from_epoch(started), utc_from_epoch(report.stop)),
+        time_exact=True,
+        source=source,
+        test_file=location[0] if location else None,
+        test_line=location[1] + 1 if location and location[1] is not None else None,
+        properties={name: str(value) for name, value in report.user_properties},
+        patterns=patterns,
+    )
+
+
+def _longrepr_text(longrepr: _Longrepr | str | list[Any] | None) -> str:
+    """The traceback as pytest prints it: each entry's arguments, source lines and location,
+    chained exceptions joined by their descriptions."""
+    if not isinstance(longrepr, _Longrepr):
+        return longrepr if isinstance(longrepr, str) else ""
+    chain = longrepr.chain
+    if chain is None:
+        chain = [(longrepr.reprtraceback, None, None)] if longrepr.reprtraceback else []
+    lines: list[str] = []
+    for traceback, _crash, description in chain:
+        for entry in traceback.reprentries:
+            data = entry.data
+            loc = data.reprfileloc
+            where = [f"{loc.path}:{loc.lineno}: {loc.message}"] if loc else []
+            if data.style == "short":
+                lines += where
+            if data.reprfuncargs:
+                lines += [f"{name} = {value}" for name, value in data.reprfuncargs.args]
+            lines += data.lines
+            if data.reprlocals:
+                lines += data.reprlocals.lines
+            if data.style != "short":
+                lines += where
+        if description:
+            lines += ["", description, ""]
+    return "\n".join(lines)

@@ -1,0 +1,271 @@
+"""Bad results inputs: a clear InputError naming file and place, or a warning and the rest kept."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fivewhys.errors import InputError
+from fivewhys.results import read_results
+
+DATA = Path(__file__).parent / "data" / "results"
+REAL_JUNIT = DATA / "real" / "junit_20250907T153851Z_http500.xml"
+REAL_JSON = DATA / "real" / "pytest_json_report_20250907T153851Z_http500.json"
+REPORTLOG = DATA / "generated" / "reportlog.jsonl"
+NOT_RESULTS = "not a JUnit XML, pytest-reportlog or pytest-json-report file"
+
+BOMB = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [
+ <!ENTITY lol "lol">
+ <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+]>
+<testsuites><testsuite name="pytest" timestamp="2025-09-07T08:22:09-07:00">
+<testcase classname="t" name="a" time="1"><failure message="&lol3;"/></testcase>
+</testsuite></testsuites>
+"""
+XXE = b"""<?xml version="1.0"?>
+<!DOCTYPE testsuites [ <!ENTITY xxe SYSTEM "file:///etc/passwd"> ]>
+<testsuites><testsuite name="pytest" timestamp="2025-09-07T08:22:09-07:00">
+<testcase classname="t" name="a" time="1"><failure message="&xxe;"/></testcase>
+</testsuite></testsuites>
+"""
+
+
+def read_error(path: Path) -> InputError:
+    with pytest.raises(InputError) as caught:
+        read_results([path])
+    return caught.value
+
+
+def write(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def test_truncated_junit_is_malformed_at_its_last_line(tmp_path: Path) -> None:
+    """A run killed while writing: the real file cut after its first testcase."""
+    data = REAL_JUNIT.read_bytes()
+    cut = write(tmp_path, "junit.xml", data[: data.index(b"</testcase>") + len(b"</testcase>")])
+    error = read_error(cut)
+    assert (error.message, error.path, error.line) == (
+        "malformed XML: no element found",
+        str(cut),
+        17,
+    )
+    assert str(error) == f"{cut}:17: malformed XML: no element found"
+
+
+def test_invalid_token_names_its_line(tmp_path: Path) -> None:
+    bad = write(
+        tmp_path,
+        "junit.xml",
+        b'<?xml version="1.0"?>\n<testsuites>\n<testsuite name="pytest">\n'
+        b'<testcase classname="t" name="a & b" time="1"/>\n</testsuite></testsuites>\n',
+    )
+    error = read_error(bad)
+    assert (error.message, error.line) == ("malformed XML: not well-formed (invalid token)", 4)
+
+
+@pytest.mark.parametrize("data", [BOMB, XXE], ids=["entity-expansion", "external-entity"])
+def test_xml_with_entities_is_refused(tmp_path: Path, data: bytes) -> None:
+    error = read_error(write(tmp_path, "junit.xml", data))
+    assert error.message == (
+        "XML refused for safety: it declares entities "
+        "(entity expansion and external entities are not read)"
+    )
+    assert error.path == str(tmp_path / "junit.xml")
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        # two real Cloud Logging entries: the logs passed where results were expected
+        ("entries.ndjson", (DATA / "bad" / "cloudrun_entries_head.ndjson").read_bytes()),
+        (
+            "entry.json",
+            (DATA / "bad" / "cloudrun_entries_head.ndjson").read_bytes().split(b"\n")[0],
+        ),
+        ("array.json", b'[{"nodeid": "t::a"}]'),
+        (
+            "pom.xml",
+            b'<?xml version="1.0"?>\n<project><modelVersion>4.0.0</modelVersion></project>',
+        ),
+        ("notes.txt", b"all green\n"),
+        ("results.bin", b"\x1f\x8b\x08\x00binary"),
+    ],
+)
+def test_other_files_are_not_results(tmp_path: Path, name: str, data: bytes) -> None:
+    error = read_error(write(tmp_path, name, data))
+    assert (error.message, error.path) == (NOT_RESULTS, str(tmp_path / name))
+
+
+@pytest.mark.parametrize("data", [b"", b"\n  \n"], ids=["empty", "blank"])
+def test_empty_file(tmp_path: Path, data: bytes) -> None:
+    assert read_error(write(tmp_path, "junit.xml", data)).message == f"empty file: {NOT_RESULTS}"
+
+
+def test_json_not_utf8(tmp_path: Path) -> None:
+    error = read_error(write(tmp_path, "r.json", b'{"nodeid": "caf\xe9"}'))
+    assert error.message == f"not UTF-8 text (byte 15): {NOT_RESULTS}"
+
+
+def test_json_report_summary_only(tmp_path: Path) -> None:
+    document = json.loads(REAL_JSON.read_text(encoding="utf-8"))
+    del document["tests"]
+    error = read_error(write(tmp_path, "r.json", json.dumps(document).encode()))
+    assert "--json-report-summary" in error.message
+
+
+def test_directory(tmp_path: Path) -> None:
+    assert str(read_error(tmp_path)) == f"{tmp_path}: is a directory, not a results file"
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "junit.xml"
+    assert str(read_error(missing)) == f"{missing}: no such file"
+
+
+def test_path_through_a_file(tmp_path: Path) -> None:
+    inside = write(tmp_path, "junit.xml", b"<testsuites/>") / "x.xml"
+    assert str(read_error(inside)) == f"{inside}: cannot read: Not a directory"
+
+
+def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """chmod 000 does not stop root (CI containers), so the refusal is simulated."""
+    path = write(tmp_path, "junit.xml", b"<testsuites/>")
+
+    def refuse(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    assert str(read_error(path)) == f"{path}: cannot read: permission denied"
+
+
+def test_error_in_second_file_names_that_file(tmp_path: Path) -> None:
+    missing = tmp_path / "b.xml"
+    with pytest.raises(InputError) as caught:
+        read_results([REAL_JUNIT, missing])
+    assert caught.value.path == str(missing)
+
+
+def reportlog_with(tmp_path: Path, name: str, replace: str) -> tuple[Path, int]:
+    """The real report log with the call report of the 403 test replaced; and its line."""
+    lines = REPORTLOG.read_text(encoding="utf-8").splitlines()
+    index = next(
+        n
+        for n, line in enumerate(lines)
+        if "test_handshake_rejected_403" in line and '"when": "call"' in line
+    )
+    lines[index] = replace if replace else lines[index][: len(lines[index]) // 2]
+    return write(tmp_path, name, "\n".join(lines).encode()), index + 1
+
+
+def test_reportlog_broken_line_is_skipped_and_named(tmp_path: Path) -> None:
+    path, lineno = reportlog_with(tmp_path, "r.jsonl", "")
+    results = read_results([path])
+    assert len(results.failures) == 6
+    assert not any(f.test_id.endswith("test_handshake_rejected_403") for f in results.failures)
+    assert results.tests_total == 10  # its setup and teardown lines still count the test
+    assert len(results.warnings) == 1
+    assert results.warnings[0].startswith(f"{path}:{lineno}: skipped: not JSON (")
+
+
+def test_reportlog_wrong_type_is_skipped_and_named(tmp_path: Path) -> None:
+    original = REPORTLOG.read_text(encoding="utf-8").splitlines()
+    line = next(x for x in original if "test_handshake_rejected_403" in x and '"call"' in x)
+    record = json.loads(line)
+    record["start"] = "2025-09-07T15:22:10Z"
+    path, lineno = reportlog_with(tmp_path, "r.jsonl", json.dumps(record))
+    results = read_results([path])
+    assert len(results.failures) == 6
+    assert results.warnings == [f"{path}:{lineno}: skipped: start: Input should be a valid number"]
+
+
+def test_reportlog_record_that_is_not_an_object(tmp_path: Path) -> None:
+    path, lineno = reportlog_with(tmp_path, "r.jsonl", "[1, 2]")
+    assert read_results([path]).warnings == [f"{path}:{lineno}: skipped: not a report-log record"]
+
+
+def test_json_report_test_with_wrong_type_is_skipped(tmp_path: Path) -> None:
+    document = json.loads(REAL_JSON.read_text(encoding="utf-8"))
+    document["tests"][9]["call"]["duration"] = "0.41"
+    path = write(tmp_path, "r.json", json.dumps(document).encode())
+    results = read_results([path])
+    assert len(results.failures) == 9
+    assert results.tests_total == 60
+    assert f"{path}#tests[9]: skipped: call.duration: Input should be a valid number" in (
+        results.warnings
+    )
+
+
+def test_json_report_with_bad_created_is_an_error(tmp_path: Path) -> None:
+    document = json.loads(REAL_JSON.read_text(encoding="utf-8"))
+    document["created"] = "2025-09-07"
+    error = read_error(write(tmp_path, "r.json", json.dumps(document).encode()))
+    assert error.message == "pytest-json-report: created: Input should be a valid number"
+
+
+def junit_with(tmp_path: Path, old: bytes, new: bytes) -> Path:
+    data = REAL_JUNIT.read_bytes()
+    assert old in data
+    return write(tmp_path, "junit.xml", data.replace(old, new))
+
+
+def test_junit_without_timestamp_is_an_error(tmp_path: Path) -> None:
+    path = junit_with(tmp_path, b' timestamp="2025-09-07T08:38:51.984353-07:00"', b"")
+    assert read_error(path).message == (
+        "testsuite 'pytest' has no timestamp: its failures cannot be placed in time"
+    )
+
+
+def test_junit_with_bad_timestamp_is_an_error(tmp_path: Path) -> None:
+    path = junit_with(tmp_path, b"2025-09-07T08:38:51.984353-07:00", b"yesterday")
+    assert read_error(path).message == (
+        "testsuite 'pytest' timestamp 'yesterday' is not an ISO 8601 time"
+    )
+
+
+def test_junit_testcase_time_not_a_number_is_a_warning(tmp_path: Path) -> None:
+    path = junit_with(
+        tmp_path,
+        b'name="test_basic_functionality" time="0.856"',
+        b'name="test_basic_functionality" time="fast"',
+    )
+    results = read_results([path])
+    assert len(results.failures) == 10
+    assert results.warnings == [f"{path}:1: time 'fast' is not a number; taken as 0"]
+
+
+def test_durations_longer_than_the_run_mean_a_parallel_run(tmp_path: Path) -> None:
+    """pytest-xdist: test durations add up to more than the wall time; no order to lay out."""
+    path = junit_with(tmp_path, b'time="51.077"', b'time="10.000"')
+    results = read_results([path])
+    assert len(results.warnings) == 1
+    assert "more than the run's 10.00 s (parallel run" in results.warnings[0]
+    starts = {f.started_at for f in results.failures}
+    ends = {f.finished_at for f in results.failures}
+    assert len(starts) == 1 and len(ends) == 1
+    assert (ends.pop() - starts.pop()).total_seconds() == 10.0
+
+
+@pytest.mark.parametrize(
+    ("name", "place"),
+    [
+        ("collection_error.xml", ":1"),
+        ("collection_error.jsonl", ":3"),
+        ("collection_error.json", ""),
+    ],
+)
+def test_collection_error_is_a_warning_not_a_failure(name: str, place: str) -> None:
+    path = DATA / "generated" / name
+    results = read_results([path])
+    assert results.failures == []
+    assert results.tests_total == 1
+    module = "broken.e2e_import_error" if name.endswith(".xml") else "broken/e2e_import_error.py"
+    assert results.warnings == [
+        f"{path}{place}: collection error in {module!r}: no test ran, not analysed"
+    ]
