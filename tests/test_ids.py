@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fivewhys.ids import IdPatterns, extract_client_event, extract_ids, mask, strip_ansi
+from fivewhys.model import Ids
 
 
 @pytest.mark.parametrize(
@@ -100,7 +101,13 @@ def test_close_codes(
         ("httpx.ReadTimeout: timed out", "ReadTimeout", None, None, True),
         ("httpx.ReadTimeout", "ReadTimeout", None, None, True),
         ("TimeoutError: timed out during opening handshake", "TimeoutError", None, None, True),
-        ("AssertionError: assert 'timestamp' in {'type': 'pong'}", "AssertionError", None, None, False),
+        (
+            "AssertionError: assert 'timestamp' in {'type': 'pong'}",
+            "AssertionError",
+            None,
+            None,
+            False,
+        ),
     ],
 )
 def test_http_and_timeouts(
@@ -156,3 +163,28 @@ def test_mask_makes_one_template_of_many_lines() -> None:
 
 def test_ansi_codes_are_stripped() -> None:
     assert strip_ansi("\x1b[32m2025-08-28\x1b[0m | \x1b[1mINFO\x1b[0m") == "2025-08-28 | INFO"
+
+
+def test_url_path_comes_from_the_raised_error_not_traceback_arguments() -> None:
+    event = extract_client_event(
+        "RuntimeError: WebSocket server not available at wss://api.example.ai/ws: server "
+        "rejected WebSocket connection: HTTP 403"
+    )
+    assert (event.url_path, event.http_status) == ("/ws", 403)
+    event = extract_client_event(
+        "websockets.exceptions.ConnectionClosedError: received 1011 (internal error) x",
+        "    ws_url = 'ws://127.0.0.1:33099'\nE   websockets.exceptions.ConnectionClosedError",
+    )
+    assert event.url_path is None
+
+
+def test_placeholders_are_not_ids_and_short_ids_are() -> None:
+    ids = extract_ids(
+        ["user_id=None connection_id: null uid=undefined userId=REDACTED", "userId=42 ok"]
+    )
+    assert ids == Ids(user_ids=("42",))
+
+
+def test_mask_covers_spaced_offsets_and_urls() -> None:
+    assert mask("[2025-09-07 15:39:43 +0000] [15] [INFO] x") == "[<TS>] [<NUM>] [INFO] x"
+    assert mask("see https://app.example.ai/auth/callback now") == "see <URL> now"

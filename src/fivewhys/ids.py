@@ -13,7 +13,10 @@ from urllib.parse import urlsplit
 
 from fivewhys.model import ClientEvent, Ids
 
-_ID = r"[A-Za-z0-9][A-Za-z0-9_.:@-]{2,127}"
+_ID = r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}"
+
+#: values loggers print for "no id": never a correlation id
+NULLISH_IDS = frozenset({"none", "null", "nil", "undefined", "unknown", "n/a", "-", "redacted"})
 
 
 def _keyed(*names: str) -> tuple[str, ...]:
@@ -22,7 +25,7 @@ def _keyed(*names: str) -> tuple[str, ...]:
     return (
         rf'"(?:{alt})"\s*:\s*"({_ID})"',
         rf"'(?:{alt})'\s*:\s*'({_ID})'",
-        rf"\b(?:{alt})\s*[=:]\s*['\"]?({_ID}?)(?=['\"\s,;)}}\]]|$)",
+        rf"\b(?:{alt})\s*[=:]\s*['\"]?({_ID})(?=['\"\s,;)}}\]]|$)",
     )
 
 
@@ -70,8 +73,14 @@ def _find_all(patterns: tuple[re.Pattern[str], ...], text: str) -> list[str]:
     return found
 
 
+def is_real_id(value: str) -> bool:
+    """False for empty values and placeholders such as `None`, `null` or `REDACTED`."""
+    text = value.strip()
+    return bool(text) and text.lower() not in NULLISH_IDS
+
+
 def _unique(values: list[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(values))
+    return tuple(dict.fromkeys(v for v in values if is_real_id(v)))
 
 
 def normalize_trace(value: str) -> str | None:
@@ -97,7 +106,7 @@ def extract_ids(
         found["connection_ids"] += _find_all(patterns.compiled("connection_id"), text)
         found["user_ids"] += _find_all(patterns.compiled("user_id"), text)
         found["traces"] += [t.lower() for t in _find_all(patterns.compiled("trace"), text)]
-    return Ids(**{kind: _unique([v for v in values if v]) for kind, values in found.items()})
+    return Ids(**{kind: _unique(values) for kind, values in found.items()})
 
 
 _EXCEPTION = re.compile(
@@ -121,6 +130,15 @@ _TIMEOUT = re.compile(
 )
 
 
+def _raised_lines(message: str, details: str) -> str:
+    """The message and the traceback's `E ` lines: where a URL is the one actually used.
+
+    Other traceback lines show source and arguments (`ws_url = 'ws://host'`), not the failure.
+    """
+    raised = [line for line in details.splitlines() if line.startswith("E ")]
+    return "\n".join([message, *raised])
+
+
 def extract_client_event(message: str, details: str = "") -> ClientEvent:
     """What the client saw, from the failure message first and the traceback second."""
     text = f"{message}\n{details}"
@@ -142,8 +160,8 @@ def extract_client_event(message: str, details: str = "") -> ClientEvent:
         status, url = int(m.group(1)), m.group(2)
     elif m := _GENERIC_STATUS.search(message):
         status = int(m.group(1))
-    if url is None and (m := _WS_URL.search(text)):
-        url = m.group(0).rstrip(".,)")
+    if url is None and (m := _WS_URL.search(_raised_lines(message, details))):
+        url = m.group(0).rstrip(".,):")
     return ClientEvent(
         exception_type=exc.group(1) if exc else None,
         close_code=code,
@@ -166,10 +184,11 @@ _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\beyJ[\w-]*\.[\w-]+\.[\w-]*"), "<JWT>"),
     (
         re.compile(
-            r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?\b"
+            r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?: ?(?:Z|[+-]\d{2}:?\d{2}))?\b"
         ),
         "<TS>",
     ),
+    (re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+"), "<URL>"),
     (
         re.compile(
             r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
