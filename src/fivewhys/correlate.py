@@ -34,6 +34,16 @@ KEY_RANK: dict[str, int] = {key: rank for rank, key in enumerate(JOIN_KEYS)}
 
 
 @dataclass(frozen=True)
+class SetAside:
+    """Lines in a failure's window that were not made candidates."""
+
+    #: carry a connection_id, trace or user_id that is not the failure's own
+    other_ids: int
+    #: request/access lines whose HTTP status contradicts the client's (403 vs 500)
+    contradicting: int
+
+
+@dataclass(frozen=True)
 class Correlation:
     """Every failure's window and its candidate lines (LogFrame columns plus join columns)."""
 
@@ -42,6 +52,7 @@ class Correlation:
     covered: list[bool]
     #: columns: LogFrame + failure_idx, join_key, key_rank, offset_s, hint; best first per failure
     candidates: pl.DataFrame
+    set_aside: list[SetAside]
 
 
 def failure_window(failure: Failure, settings: WindowSettings) -> Window:
@@ -94,7 +105,7 @@ def correlate(
     windows = [failure_window(f, settings) for f in failures]
     frame_cols = frame.columns
     if not failures:
-        return Correlation(windows, [], frame.clear())
+        return Correlation(windows, [], frame.clear(), [])
     joined = frame.join_where(
         _failure_frame(failures, windows),
         pl.col("end_time") >= pl.col("win_start"),
@@ -138,12 +149,13 @@ def correlate(
         + (severity >= SEVERITY_RANK["WARNING"]).cast(pl.Int32)
         + pl.col("kind").is_in(["system", "stderr"]).cast(pl.Int32)
     )
+    labelled = joined.with_columns(join_key=join_key)
+    labelled = labelled.with_columns(
+        contradicts=((pl.col("join_key") == "time") & status_contradicts).fill_null(False)
+    )
+    set_aside = _set_aside(labelled, len(failures))
     candidates = (
-        joined.with_columns(join_key=join_key)
-        .filter(
-            pl.col("join_key").is_not_null()
-            & ~((pl.col("join_key") == "time") & status_contradicts)
-        )
+        labelled.filter(pl.col("join_key").is_not_null() & ~pl.col("contradicts"))
         .with_columns(
             key_rank=pl.col("join_key").replace_strict(KEY_RANK, return_dtype=pl.Int32),
             offset_s=(pl.col("timestamp") - pl.col("f_end")).dt.total_microseconds() / 1e6,
@@ -157,4 +169,17 @@ def correlate(
         .select([*frame_cols, "failure_idx", "join_key", "key_rank", "offset_s", "hint"])
     )
     covered = [i in covered_idx for i in range(len(failures))]
-    return Correlation(windows, covered, candidates)
+    return Correlation(windows, covered, candidates, set_aside)
+
+
+def _set_aside(labelled: pl.DataFrame, count: int) -> list[SetAside]:
+    """Per failure, how many lines in its window were kept out, and why (for the report)."""
+    counts = labelled.group_by("failure_idx").agg(
+        other_ids=pl.col("join_key").is_null().sum(),
+        contradicting=pl.col("contradicts").sum(),
+    )
+    found = {
+        row["failure_idx"]: SetAside(row["other_ids"], row["contradicting"])
+        for row in counts.iter_rows(named=True)
+    }
+    return [found.get(i, SetAside(0, 0)) for i in range(count)]

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import jinja2
 import polars as pl
 
-from fivewhys.correlate import Correlation
+from fivewhys.correlate import Correlation, SetAside
 from fivewhys.logs.query import explorer_link
 from fivewhys.model import (
     Cause,
@@ -246,7 +246,9 @@ def _cause(cause_id: str, items: list[Explained]) -> Cause:
         confidence=min(i.confidence for i in items),
         proof=PROOF_WORDS[strongest] if strongest else "client side only",
         whys=tuple(whys),
-        evidence=tuple(sorted(matched.values(), key=_evidence_order)[:MAX_EVIDENCE]),
+        evidence=tuple(
+            sorted(matched.values(), key=lambda line: _evidence_order(rule, line))[:MAX_EVIDENCE]
+        ),
         timeline=_timeline(items),
         fix=rule.fix,
         references=tuple(rule.references),
@@ -294,8 +296,11 @@ def _matched_lines(item: Explained) -> list[Evidence]:
     return [line for lines in groups for line in lines]
 
 
-def _evidence_order(line: Evidence) -> tuple[int, float, str]:
-    return (KEY_WEIGHT_ORDER.index(line.join_key), abs(line.offset_s), line.insert_id)
+def _evidence_order(rule: Rule, line: Evidence) -> tuple[int, int, datetime, str]:
+    """The rule's selection order first (its first selection names the cause), then key."""
+    names = list(rule.server)
+    position = names.index(line.matched) if line.matched in names else len(names)
+    return (position, KEY_WEIGHT_ORDER.index(line.join_key), line.timestamp, line.insert_id)
 
 
 def _ordered_evidence(item: Explained) -> tuple[Evidence, ...]:
@@ -314,9 +319,17 @@ def _keys_seen(item: Explained) -> set[JoinKey]:
     return {c.evidence.join_key for c in item.candidates}
 
 
-def _note(item: Explained, covered: bool, window_text: str) -> str:
+def _note(item: Explained, covered: bool, window_text: str, set_aside: SetAside) -> str:
     if not covered:
         return f"No log entry at all in the window {window_text}: the logs given do not cover it."
+    aside = []
+    if set_aside.other_ids:
+        aside.append(f"{set_aside.other_ids} carry another test's or user's ids")
+    if set_aside.contradicting:
+        aside.append(
+            f"{set_aside.contradicting} show an HTTP status that contradicts what the client saw"
+        )
+    aside_text = f" Lines set aside in the window: {'; '.join(aside)}." if aside else ""
     keys = _keys_seen(item)
     keyed = sorted(k for k in keys if k != "time")
     if item.match is not None:
@@ -330,13 +343,16 @@ def _note(item: Explained, covered: bool, window_text: str) -> str:
             )
         return f"Proven by a line joined on {primary.join_key}."
     if not item.candidates:
-        return "No rule matched and no candidate line: lines in the window belong to other ids."
+        return "No rule matched and no candidate line." + aside_text
     if not keyed:
         return (
             "No rule matched. Only time-only candidates (no shared id): they are listed for "
-            "reading, not as a cause."
+            "reading, not as a cause." + aside_text
         )
-    return f"No rule matched. Candidate lines joined on {', '.join(keyed)} are listed below."
+    return (
+        f"No rule matched. Candidate lines joined on {', '.join(keyed)} are listed below."
+        + aside_text
+    )
 
 
 def failure_reports(
@@ -361,7 +377,9 @@ def failure_reports(
                 cause_id=cause.id if cause else None,
                 confidence=item.confidence,
                 evidence=_ordered_evidence(item),
-                note=_note(item, correlation.covered[index], window_text),
+                note=_note(
+                    item, correlation.covered[index], window_text, correlation.set_aside[index]
+                ),
                 covered=correlation.covered[index],
             )
         )
