@@ -104,8 +104,6 @@ def correlate(
     """Join every log line overlapping a failure's window to it, labelled by the strongest key."""
     windows = [failure_window(f, settings) for f in failures]
     frame_cols = frame.columns
-    if not failures:
-        return Correlation(windows, [], frame.clear(), [])
     joined = frame.join_where(
         _failure_frame(failures, windows),
         pl.col("end_time") >= pl.col("win_start"),

@@ -46,6 +46,7 @@ TIME_ONLY_CAP = 0.4
 CONFIDENT = 0.5
 MAX_EVIDENCE = 10
 MAX_CITED = 5
+MAX_TIMELINE_LINES = 10
 MAX_TIME_CANDIDATES = 200
 
 _STRICT = why_environment()
@@ -273,7 +274,7 @@ def _timeline(items: list[Explained]) -> tuple[TimelineEvent, ...]:
                 test_id=failure.test_id,
             )
         )
-        for line in _matched_lines(item):
+        for line in _matched_lines(item)[:MAX_TIMELINE_LINES]:
             if line.insert_id in seen:
                 continue
             seen.add(line.insert_id)
