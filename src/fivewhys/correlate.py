@@ -14,20 +14,8 @@ from datetime import timedelta
 import polars as pl
 
 from fivewhys.config import WindowSettings
-from fivewhys.logs.frame import UTC_US
+from fivewhys.logs.frame import SEVERITY_RANK, UTC_US
 from fivewhys.model import JOIN_KEYS, Failure, Window
-
-SEVERITY_RANK: dict[str, int] = {
-    "DEFAULT": 0,
-    "DEBUG": 100,
-    "INFO": 200,
-    "NOTICE": 300,
-    "WARNING": 400,
-    "ERROR": 500,
-    "CRITICAL": 600,
-    "ALERT": 700,
-    "EMERGENCY": 800,
-}
 
 #: join_key -> rank (0 is strongest)
 KEY_RANK: dict[str, int] = {key: rank for rank, key in enumerate(JOIN_KEYS)}

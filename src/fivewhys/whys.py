@@ -49,6 +49,22 @@ MAX_CITED = 5
 MAX_TIMELINE_LINES = 10
 MAX_TIME_CANDIDATES = 200
 
+#: candidate columns an Evidence takes as they are
+_EVIDENCE_COLUMNS = (
+    "insert_id",
+    "timestamp",
+    "service",
+    "revision",
+    "instance_id",
+    "severity",
+    "kind",
+    "http_method",
+    "http_status",
+    "http_path",
+    "user_agent",
+    "trace",
+    "join_key",
+)
 _STRICT = why_environment()
 _LENIENT = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.ChainableUndefined)
 
@@ -100,21 +116,9 @@ def _candidates_by_failure(
 
 def _evidence(row: dict[str, Any], project: str | None) -> Evidence:
     return Evidence(
-        insert_id=row["insert_id"],
-        timestamp=row["timestamp"],
-        service=row["service"],
-        revision=row["revision"],
-        instance_id=row["instance_id"],
-        severity=row["severity"],
-        kind=row["kind"],
+        **{column: row[column] for column in _EVIDENCE_COLUMNS},
         message=row["message"] or "",
         template=row["template"] or "",
-        http_method=row["http_method"],
-        http_status=row["http_status"],
-        http_path=row["http_path"],
-        user_agent=row["user_agent"],
-        trace=row["trace"],
-        join_key=row["join_key"],
         offset_s=round(row["offset_s"], 3),
         link=explorer_link(project, row["insert_id"], row["timestamp"]),
     )

@@ -31,7 +31,7 @@ from fivewhys.ids import (
     normalize_trace,
     strip_ansi,
 )
-from fivewhys.logs.frame import LOGFRAME_SCHEMA, UTC_US
+from fivewhys.logs.frame import LOGFRAME_SCHEMA, SEVERITY_RANK, UTC_US
 
 COLUMNS: tuple[str, ...] = tuple(LOGFRAME_SCHEMA)
 
@@ -55,17 +55,7 @@ _EXC_KEYS = ("exc_info", "stack_trace", "stackTrace", "traceback")
 _ID_CONTAINERS = ("context", "extra", "labels")
 _CONNECTION_KEYS = PROPERTY_KEYS["connection_ids"]
 _USER_KEYS = PROPERTY_KEYS["user_ids"]
-_SEVERITY_NUMBERS = {
-    0: "DEFAULT",
-    100: "DEBUG",
-    200: "INFO",
-    300: "NOTICE",
-    400: "WARNING",
-    500: "ERROR",
-    600: "CRITICAL",
-    700: "ALERT",
-    800: "EMERGENCY",
-}
+_SEVERITY_NUMBERS = {number: name for name, number in SEVERITY_RANK.items()}
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MIN_SECONDS = (date(1, 1, 2).toordinal() - _EPOCH_ORDINAL) * 86400

@@ -6,6 +6,19 @@ import polars as pl
 
 UTC_US = pl.Datetime("us", "UTC")
 
+#: Cloud Logging's LogSeverity: name -> number. Higher is worse; DEFAULT (0) means "not given".
+SEVERITY_RANK: dict[str, int] = {
+    "DEFAULT": 0,
+    "DEBUG": 100,
+    "INFO": 200,
+    "NOTICE": 300,
+    "WARNING": 400,
+    "ERROR": 500,
+    "CRITICAL": 600,
+    "ALERT": 700,
+    "EMERGENCY": 800,
+}
+
 #: Column -> dtype. Every log source returns exactly these columns, in this order.
 LOGFRAME_SCHEMA: dict[str, pl.DataType] = {
     "timestamp": UTC_US,  # entry time (request logs: request start)

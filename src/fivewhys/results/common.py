@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fivewhys.ids import IdPatterns, extract_client_event, extract_ids, mask
 from fivewhys.model import Failure
@@ -34,6 +34,20 @@ class FileResults:
     span: tuple[datetime, datetime] | None = None
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+
+class InputRecord(BaseModel):
+    """A record of a pytest JSON output: typed where we read it, other keys ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class CrashLocation(InputRecord):
+    """Where pytest says a test crashed: the same shape in reportlog and json-report."""
+
+    path: str = ""
+    lineno: int | None = None
+    message: str = ""
 
 
 def utc_from_epoch(seconds: float) -> datetime:

@@ -10,12 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, StrictFloat, StrictStr, ValidationError
+from pydantic import StrictFloat, StrictStr, ValidationError
 
 from fivewhys.errors import InputError
 from fivewhys.ids import IdPatterns
 from fivewhys.results.common import (
+    CrashLocation,
     FileResults,
+    InputRecord,
     Phase,
     lay_out,
     make_failure,
@@ -28,27 +30,17 @@ from fivewhys.results.common import (
 _PHASES: tuple[Phase, ...] = ("setup", "call", "teardown")
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-
-class _Crash(_Record):
-    path: str = ""
-    lineno: int | None = None
-    message: str = ""
-
-
-class _Stage(_Record):
+class _Stage(InputRecord):
     duration: StrictFloat = 0.0
     outcome: StrictStr
-    crash: _Crash | None = None
+    crash: CrashLocation | None = None
     longrepr: str = ""
     stdout: str = ""
     stderr: str = ""
     log: list[dict[str, Any]] = []
 
 
-class _Test(_Record):
+class _Test(InputRecord):
     nodeid: StrictStr
     outcome: StrictStr
     setup: _Stage | None = None
@@ -61,7 +53,7 @@ class _Test(_Record):
         return [(phase, stage) for phase in _PHASES if (stage := getattr(self, phase))]
 
 
-class _Report(_Record):
+class _Report(InputRecord):
     created: StrictFloat
     duration: StrictFloat
     tests: list[Any]

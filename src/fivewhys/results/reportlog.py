@@ -9,12 +9,14 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StrictFloat, StrictStr, ValidationError
+from pydantic import StrictFloat, StrictStr, ValidationError
 
 from fivewhys.ids import IdPatterns
 from fivewhys.model import Failure
 from fivewhys.results.common import (
+    CrashLocation,
     FileResults,
+    InputRecord,
     make_failure,
     message_from_text,
     section,
@@ -23,49 +25,39 @@ from fivewhys.results.common import (
 )
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-
-class _FileLoc(_Record):
-    path: str = ""
-    lineno: int | None = None
-    message: str = ""
-
-
-class _FuncArgs(_Record):
+class _FuncArgs(InputRecord):
     args: list[tuple[str, str]] = []
 
 
-class _Locals(_Record):
+class _Locals(InputRecord):
     lines: list[str] = []
 
 
-class _EntryData(_Record):
+class _EntryData(InputRecord):
     lines: list[str] = []
     reprfuncargs: _FuncArgs | None = None
     reprlocals: _Locals | None = None
-    reprfileloc: _FileLoc | None = None
+    reprfileloc: CrashLocation | None = None
     style: str = "long"
 
 
-class _Entry(_Record):
+class _Entry(InputRecord):
     data: _EntryData
 
 
-class _Traceback(_Record):
+class _Traceback(InputRecord):
     reprentries: list[_Entry] = []
 
 
-class _Longrepr(_Record):
+class _Longrepr(InputRecord):
     """pytest's serialized ExceptionChainRepr."""
 
-    reprcrash: _FileLoc | None = None
+    reprcrash: CrashLocation | None = None
     reprtraceback: _Traceback | None = None
-    chain: list[tuple[_Traceback, _FileLoc | None, str | None]] | None = None
+    chain: list[tuple[_Traceback, CrashLocation | None, str | None]] | None = None
 
 
-class _TestReport(_Record):
+class _TestReport(InputRecord):
     nodeid: StrictStr
     when: Literal["setup", "call", "teardown"]
     outcome: StrictStr

@@ -15,8 +15,8 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from fivewhys.correlate import SEVERITY_RANK
 from fivewhys.ids import mask
+from fivewhys.logs.frame import SEVERITY_RANK
 from fivewhys.model import Evidence, Failure
 from fivewhys.rules.schema import ClientSelection, Rule, ServerSelection
 

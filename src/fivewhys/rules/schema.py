@@ -34,18 +34,6 @@ Severity = Literal[
 ]
 """Cloud Logging severities."""
 
-SEVERITY_ORDER: tuple[Severity, ...] = (
-    "DEFAULT",
-    "DEBUG",
-    "INFO",
-    "NOTICE",
-    "WARNING",
-    "ERROR",
-    "CRITICAL",
-    "ALERT",
-    "EMERGENCY",
-)
-"""Severities lowest first, so `severity|min` can compare by index."""
 
 LogKind = Literal["request", "stdout", "stderr", "system", "audit", "other"]
 """The `kind` column of the LogFrame."""
