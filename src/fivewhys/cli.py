@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-import functools
 import re
-import sys
-from collections.abc import Callable
 from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
 from fivewhys import __version__
+from fivewhys.cli_rules import rules_group
+from fivewhys.cli_support import fail_cleanly
 from fivewhys.config import load_settings
-from fivewhys.errors import ExitCode, FivewhysError
+from fivewhys.errors import FivewhysError
 from fivewhys.pipeline import Analysis, OutputFormat, analyze, render
-from fivewhys.rules.loader import bundled_rules_dir, load_rules
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _fail_cleanly(command: Callable[P, R]) -> Callable[P, R]:
-    """A FivewhysError becomes its one-line message on stderr and exit code 2, no traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except FivewhysError as exc:
-            for line in str(exc).splitlines():
-                click.echo(f"error: {line}", err=True)
-            sys.exit(ExitCode.INPUT_ERROR)
-
-    return wrapper
-
 
 _OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
 
@@ -99,7 +78,7 @@ def cli() -> None:
 @click.option("--before", type=float, help="Seconds to look before a test started (default 30).")
 @click.option("--after", type=float, help="Seconds to look after a test failed (default 10).")
 @click.option("--skew", type=float, help="Client/server clock skew allowed, seconds (default 2).")
-@_fail_cleanly
+@fail_cleanly
 def analyze_command(
     results: tuple[Path, ...],
     logs: tuple[str, ...],
@@ -147,20 +126,7 @@ def analyze_command(
 analyze_command.name = "analyze"
 
 
-@cli.group("rules")
-def rules_group() -> None:
-    """Check and inspect rule libraries."""
-
-
-@rules_group.command("validate")
-@click.argument("dirs", nargs=-1, type=click.Path(path_type=Path, file_okay=False))
-@_fail_cleanly
-def validate_command(dirs: tuple[Path, ...]) -> None:
-    """Report every problem in the rules of DIRS (default: the bundled library)."""
-    targets = list(dirs) or [bundled_rules_dir()]
-    rules = load_rules(targets, collect_errors=True)
-    where = ", ".join(str(d) for d in targets)
-    click.echo(f"{len(rules)} rule(s) valid in {where}")
+cli.add_command(rules_group)
 
 
 def main() -> None:
