@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from fivewhys.ids import IdPatterns, extract_client_event, extract_ids, mask, strip_ansi
+from fivewhys.ids import (
+    IdPatterns,
+    extract_client_event,
+    extract_ids,
+    mask,
+    observed_text,
+    strip_ansi,
+)
 from fivewhys.model import Ids
 
 
@@ -188,3 +195,17 @@ def test_placeholders_are_not_ids_and_short_ids_are() -> None:
 def test_mask_covers_spaced_offsets_and_urls() -> None:
     assert mask("[2025-09-07 15:39:43 +0000] [15] [INFO] x") == "[<TS>] [<NUM>] [INFO] x"
     assert mask("see https://app.example.ai/auth/callback now") == "see <URL> now"
+
+
+def test_ids_come_from_values_not_traceback_source() -> None:
+    details = (
+        "chat = ChatSession(connection_id='conn_real00000001')\n\n"
+        "    def test_x(chat):\n"
+        '        log(connection_id="conn_other0000002")\n'
+        '>       raise ConnectionClosedError(connection_id="conn_other0000003")\n'
+        "E       ConnectionClosedError: received 1011 (internal error)\n"
+        "------------------------- Captured stdout call -------------------------\n"
+        "    indented output connection_id=conn_printed00004\n"
+    )
+    ids = extract_ids([observed_text(details)])
+    assert ids.connection_ids == ("conn_real00000001", "conn_printed00004")

@@ -89,6 +89,28 @@ def normalize_trace(value: str) -> str | None:
     return match.group(1).lower() if match else None
 
 
+_SECTION_HEADER = re.compile(r"^-{3,} .+ -{3,}$")
+
+
+def observed_text(details: str) -> str:
+    """The parts of a pytest failure text that show values, not source code.
+
+    Traceback source lines (indented, or marked `>`) name variables and literals the test may
+    never have used (`log(connection_id="conn_other")`), so ids come from everything else:
+    `E` lines, argument reprs, locations and captured output, which is kept whole.
+    """
+    kept: list[str] = []
+    in_section = False
+    for line in details.splitlines():
+        if _SECTION_HEADER.match(line.strip()):
+            in_section = "Captured" in line or "captured" in line
+            kept.append(line)
+            continue
+        if in_section or not (line.startswith((" ", "\t", ">"))):
+            kept.append(line)
+    return "\n".join(kept)
+
+
 def extract_ids(
     texts: list[str],
     properties: dict[str, str] | None = None,

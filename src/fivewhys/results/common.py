@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from fivewhys.ids import IdPatterns, extract_client_event, extract_ids, mask
+from fivewhys.ids import IdPatterns, extract_client_event, extract_ids, mask, observed_text
 from fivewhys.model import Failure
 
 NOT_RESULTS = "not a JUnit XML, pytest-reportlog or pytest-json-report file"
@@ -138,6 +138,26 @@ def validation_reason(error: ValidationError) -> str:
     return f"{where}: {first['msg']}{more}"
 
 
+#: properties `pytest --fivewhys` records per test: exact UTC times where JUnit has only durations
+START_PROPERTY = "fivewhys.start"
+STOP_PROPERTY = "fivewhys.{phase}.stop"
+
+
+def recorded_window(properties: dict[str, str], phase: Phase) -> tuple[datetime, datetime] | None:
+    """The exact (start, end of `phase`) the fivewhys pytest plugin recorded, if it did."""
+    start = properties.get(START_PROPERTY)
+    stop = properties.get(STOP_PROPERTY.format(phase=phase))
+    if not start or not stop:
+        return None
+    try:
+        window = (datetime.fromisoformat(start), datetime.fromisoformat(stop))
+    except ValueError:
+        return None
+    if any(moment.tzinfo is None for moment in window):
+        return None
+    return window[0].astimezone(UTC), window[1].astimezone(UTC)
+
+
 def make_failure(
     *,
     test_id: str,
@@ -167,7 +187,7 @@ def make_failure(
         source=source,
         test_file=test_file,
         test_line=test_line,
-        ids=extract_ids([message, details], properties, patterns),
+        ids=extract_ids([message, observed_text(details)], properties, patterns),
         event=extract_client_event(message, details),
         signature=mask(first_line),
         properties=properties,
