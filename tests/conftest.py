@@ -14,6 +14,8 @@ from fivewhys.ids import extract_client_event, mask
 from fivewhys.logs.frame import LOGFRAME_SCHEMA
 from fivewhys.model import Failure, Ids
 
+pytest_plugins = ["pytester"]
+
 REPO = Path(__file__).resolve().parents[1]
 T0 = datetime(2025, 9, 7, 15, 0, 0, tzinfo=UTC)
 

@@ -25,6 +25,7 @@ from fivewhys.results.common import (
     lay_out,
     make_failure,
     message_from_text,
+    recorded_window,
 )
 
 _TESTCASE_TAG = re.compile(rb"<testcase[\s/>]")
@@ -151,7 +152,7 @@ def _read_suite(
         properties = suite_properties | _properties(case)
         failures = _failures(case, test_id, window, source, properties, patterns)
         result.failures += failures
-        placed = placed or bool(failures)
+        placed = placed or any(not failure.time_exact for failure in failures)
     if placed:
         result.notes.append(layout.note)
         if layout.warning:
@@ -175,6 +176,7 @@ def _failures(
             continue
         outcome: Outcome = "failed" if child.tag == "failure" else "error"
         phase, message = _unwrap(child.get("message") or message_from_text(child.text or ""))
+        exact = recorded_window(properties, phase)
         failures.append(
             make_failure(
                 test_id=test_id,
@@ -182,8 +184,8 @@ def _failures(
                 phase=phase,
                 message=message,
                 details="\n".join(text for text in [child.text, *outputs] if text),
-                window=window,
-                time_exact=False,
+                window=exact or window,
+                time_exact=exact is not None,
                 source=source,
                 test_file=case.get("file"),
                 test_line=int(line) + 1 if line and line.isdigit() else None,

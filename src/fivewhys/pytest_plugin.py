@@ -1,0 +1,224 @@
+"""`pytest --fivewhys`: exact UTC windows and ids per test, so the analysis joins by key.
+
+JUnit keeps only durations and no ids unless tests record them. With `--fivewhys` every test
+gets properties `fivewhys.start` / `fivewhys.<phase>.stop` (UTC) and the connection ids, user
+ids and traces seen in its output; `--fivewhys-sidecar` also writes them, with each report, as
+pytest-reportlog-shaped JSONL that `fivewhys analyze` reads. Off unless asked. Heavy imports
+(polars, the pipeline) happen only when an analysis runs.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+ENABLED = "fivewhys"
+_ID_PROPERTIES = {"connection_ids": "connection_id", "user_ids": "user_id", "traces": "trace"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("fivewhys", "root-cause reports from Cloud Run logs")
+    group.addoption(
+        "--fivewhys",
+        action="store_true",
+        help="record each test's exact UTC window and ids (JUnit properties, sidecar)",
+    )
+    group.addoption(
+        "--fivewhys-sidecar",
+        metavar="PATH",
+        help="write the records as JSONL here (read by `fivewhys analyze`)",
+    )
+    group.addoption(
+        "--fivewhys-analyze",
+        action="store_true",
+        help="when tests failed, analyse them at the end of the session (needs --fivewhys-logs)",
+    )
+    group.addoption(
+        "--fivewhys-logs",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="Cloud Logging entries for the analysis (gcloud JSON or NDJSON); repeatable",
+    )
+    group.addoption(
+        "--fivewhys-report",
+        default="fivewhys-report.md",
+        metavar="PATH",
+        help="where the analysis writes its report (.md or .json)",
+    )
+
+
+def _enabled(config: pytest.Config) -> bool:
+    return bool(config.getoption(ENABLED) or config.getoption("fivewhys_analyze"))
+
+
+def _utc(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+def _sidecar_path(config: pytest.Config) -> Path | None:
+    given = config.getoption("fivewhys_sidecar")
+    if given:
+        return Path(given)
+    if config.getoption("fivewhys_analyze"):
+        return config.rootpath / "fivewhys-tests.jsonl"
+    return None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    path = _sidecar_path(config) if _enabled(config) else None
+    if path is not None:
+        config.pluginmanager.register(SidecarWriter(path), "fivewhys-sidecar")
+
+
+class SidecarWriter:
+    """Writes every test report as pytest-reportlog-shaped JSONL, with the fivewhys properties."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle: IO[str] = path.open("w", encoding="utf-8")
+        self._write({"$report_type": "SessionStart", "pytest_version": pytest.__version__})
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self._handle.write(json.dumps(record) + "\n")
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self._write(
+            {
+                "$report_type": "TestReport",
+                "nodeid": report.nodeid,
+                "location": list(report.location),
+                "when": report.when,
+                "outcome": report.outcome,
+                "start": report.start,
+                "stop": report.stop,
+                "duration": report.duration,
+                "longrepr": report.longreprtext or None,
+                "sections": [list(section) for section in report.sections],
+                "user_properties": [[str(k), str(v)] for k, v in report.user_properties],
+            }
+        )
+
+    def pytest_sessionfinish(self, exitstatus: int) -> None:
+        self._write({"$report_type": "SessionFinish", "exitstatus": int(exitstatus)})
+        self._handle.close()
+
+
+def _add_property(
+    item: pytest.Item, report: pytest.TestReport | None, name: str, value: str
+) -> None:
+    pair = (name, value)
+    if pair not in item.user_properties:
+        item.user_properties.append(pair)
+    if report is not None and pair not in report.user_properties:
+        report.user_properties.append(pair)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Exact phase times go in before the report is built; ids seen in its text go in after."""
+    if not _enabled(item.config):
+        yield
+        return
+    if call.when == "setup":
+        _add_property(item, None, "fivewhys.start", _utc(call.start))
+    _add_property(item, None, f"fivewhys.{call.when}.stop", _utc(call.stop))
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    from fivewhys.ids import extract_ids, observed_text
+
+    texts = [observed_text(report.longreprtext), *(text for _title, text in report.sections)]
+    ids = extract_ids(texts, {str(k): str(v) for k, v in item.user_properties})
+    for field, name in _ID_PROPERTIES.items():
+        for value in getattr(ids, field):
+            if (name, value) not in item.user_properties:
+                _add_property(item, report, name, value)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
+    """Run the analysis on a red run and say where the report is."""
+    if not config.getoption("fivewhys_analyze") or not terminalreporter.stats.get(
+        "failed", []
+    ) + terminalreporter.stats.get("error", []):
+        return
+    sidecar = _sidecar_path(config)
+    assert sidecar is not None
+    logs = list(config.getoption("fivewhys_logs"))
+    terminalreporter.section("fivewhys")
+    if not logs:
+        terminalreporter.write_line("fivewhys: no --fivewhys-logs given, nothing to analyse")
+        return
+    from fivewhys.errors import FivewhysError
+    from fivewhys.pipeline import Analysis, OutputFormat, analyze, render
+
+    target = Path(config.getoption("fivewhys_report"))
+    try:
+        report = analyze(Analysis(results=[sidecar], logs=logs))
+        fmt = OutputFormat.JSON if target.suffix == ".json" else OutputFormat.MARKDOWN
+        target.write_text(render(report, fmt), encoding="utf-8")
+    except (FivewhysError, OSError) as exc:
+        terminalreporter.write_line(f"fivewhys: could not analyse: {exc}")
+        return
+    unexplained = sum(1 for f in report.failures if f.cause_id is None)
+    terminalreporter.write_line(
+        f"fivewhys: report written to {target}: {len(report.failures)} failure(s), "
+        f"{len(report.causes)} cause(s), {unexplained} unexplained"
+    )
+
+
+@dataclass(frozen=True)
+class TraceContext:
+    """A trace id a test sends, so the server's request log joins the failure by trace."""
+
+    trace_id: str
+    span_id: int
+
+    def headers(self) -> dict[str, str]:
+        """Both header forms Cloud Run understands."""
+        return {
+            "X-Cloud-Trace-Context": f"{self.trace_id}/{self.span_id};o=1",
+            "traceparent": f"00-{self.trace_id}-{self.span_id:016x}-01",
+        }
+
+
+class FivewhysIds:
+    """What the `fivewhys_ids` fixture gives a test: record ids, or start a trace to send."""
+
+    def __init__(self, item: pytest.Item) -> None:
+        self._item = item
+
+    def record(
+        self,
+        *,
+        connection_id: str | None = None,
+        user_id: str | None = None,
+        trace: str | None = None,
+    ) -> None:
+        """Record ids this test used: they join the server's lines by key, not by time."""
+        for name, value in (
+            ("connection_id", connection_id),
+            ("user_id", user_id),
+            ("trace", trace),
+        ):
+            if value:
+                _add_property(self._item, None, name, value)
+
+    def new_trace(self) -> TraceContext:
+        """A fresh trace (recorded) whose headers the test sends with its requests."""
+        context = TraceContext(trace_id=secrets.token_hex(16), span_id=secrets.randbits(63) or 1)
+        self.record(trace=context.trace_id)
+        return context
+
+
+@pytest.fixture
+def fivewhys_ids(request: pytest.FixtureRequest) -> FivewhysIds:
+    """Record connection ids, user ids and traces for fivewhys (works without --fivewhys too)."""
+    return FivewhysIds(request.node)
