@@ -1,0 +1,52 @@
+"""History across runs: the same cause in a later run is recurring; marked fixed, it is back."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from test_golden import _example_analysis
+
+from fivewhys.history import classify, mark_fixed, record, run_time
+from fivewhys.model import Report
+from fivewhys.pipeline import OutputFormat, analyze, render
+
+
+def _shifted(report: Report, days: int) -> Report:
+    """The same run, `days` later: what a rerun next week looks like."""
+    delta = timedelta(days=days)
+    failures = tuple(
+        f.model_copy(
+            update={"started_at": f.started_at + delta, "finished_at": f.finished_at + delta}
+        )
+        for f in report.failures
+    )
+    return report.model_copy(update={"failures": failures})
+
+
+def test_new_then_recurring_then_regression(tmp_path: Path) -> None:
+    first = analyze(_example_analysis())
+    assert {h.status for h in classify(first, tmp_path).values()} == {"new"}
+    record(render(first, OutputFormat.JSON), first, tmp_path)
+
+    later = _shifted(first, 7)
+    history = classify(later, tmp_path)
+    assert {h.status for h in history.values()} == {"recurring"}
+    c1 = history["C1"]
+    assert c1.first_seen == run_time(first)
+    assert c1.first_revision == "chat-backend-00042-xaz"
+    assert c1.runs_seen == 1
+
+    fixed_at = run_time(first) + timedelta(days=1)  # type: ignore[operator]
+    mark_fixed(tmp_path, c1.fingerprint, fixed_at, "handler now answers with an error frame")
+    again = classify(later, tmp_path)
+    assert again["C1"].status == "regression"
+    assert again["C1"].fixed_at == fixed_at
+    assert again["C2"].status == "recurring"
+
+
+def test_runs_after_the_current_one_do_not_count(tmp_path: Path) -> None:
+    report = analyze(_example_analysis())
+    future = _shifted(report, 30)
+    record(render(future, OutputFormat.JSON), future, tmp_path)
+    assert {h.status for h in classify(report, tmp_path).values()} == {"new"}
