@@ -30,8 +30,8 @@ def test_analyze_writes_the_report_and_says_where(tmp_path: Path) -> None:
     out = tmp_path / "rca.md"
     result = run("analyze", EXAMPLE_RESULTS, "--logs", EXAMPLE_LOGS, "-o", str(out))
     assert result.exit_code == 0
-    assert result.stderr == f"wrote {out}: 4 failure(s), 3 cause(s), 1 unexplained\n"
-    assert out.read_text().startswith("# Five whys: 4 failed tests, 3 causes, 1 unexplained\n")
+    assert result.stderr == f"wrote {out}: 4 failure(s), 3 cause(s); 1 client-side\n"
+    assert out.read_text().startswith("# Five whys: 4 failed tests, 3 causes, 1 client-side\n")
 
 
 def test_json_format_from_the_extension_or_the_option(tmp_path: Path) -> None:
@@ -123,7 +123,7 @@ def test_one_bad_ndjson_line_is_reported_and_skipped(tmp_path: Path) -> None:
 def test_rules_validate_bundled_ok() -> None:
     result = run("rules", "validate")
     assert result.exit_code == 0
-    assert result.stdout.startswith("3 rule(s) valid in ")
+    assert result.stdout.startswith("16 rule(s) valid in ")
 
 
 def test_rules_validate_reports_every_problem_and_exits_2() -> None:
@@ -146,7 +146,7 @@ def test_invalid_project_rule_stops_analyze(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.stderr == (
         f"error: {rules / 'x.yaml'}:6: unknown key 'bogus' (allowed: id, title, level, priority, "
-        "client, server, whys, fix, references, caused_by)\n"
+        "client, server, whys, fix, references, caused_by, bucket, tests)\n"
     )
 
 

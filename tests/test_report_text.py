@@ -70,6 +70,7 @@ def test_gcloud_command_quotes_the_filter_for_a_shell() -> None:
 def test_explorer_link_opens_the_entry() -> None:
     assert explorer_link("acme", "abc123", at(0)) == (
         "https://console.cloud.google.com/logs/query;query=insertId%3D%22abc123%22"
-        ";cursorTimestamp=2025-09-07T15:00:00.000000Z?project=acme"
+        ";cursorTimestamp=2025-09-07T15:00:00.000000Z;startTime=2025-09-07T14:59:00.000000Z"
+        ";endTime=2025-09-07T15:01:00.000000Z?project=acme"
     )
     assert explorer_link(None, "abc123", at(0)) is None

@@ -29,12 +29,27 @@ class WindowSettings(Record):
     skew_s: float = Field(default=2.0, ge=0, description="client/server clock skew allowed")
 
 
+class LoggingSettings(Record):
+    """How to read the Cloud Logging API: within quota, patiently, and for how long to wait."""
+
+    requests_per_s: float = Field(default=1.0, gt=0, description="request rate limit")
+    retries: int = Field(default=6, ge=0, description="retries of a failing request")
+    backoff_s: float = Field(default=1.0, gt=0, description="first retry's backoff")
+    backoff_max_s: float = Field(default=32.0, gt=0, description="longest backoff")
+    timeout_s: float = Field(default=30.0, gt=0, description="per-request timeout")
+    settle_s: float = Field(
+        default=60.0, ge=0, description="how long after a window's end to wait for ingestion"
+    )
+    settle_poll_s: float = Field(default=5.0, gt=0, description="time between ingestion checks")
+
+
 class Settings(Record):
     """Everything `[tool.fivewhys]` may set."""
 
     rules: tuple[str, ...] = Field(default=(), description="extra rule directories")
     ids: IdSettings = IdSettings()
     window: WindowSettings = WindowSettings()
+    logging: LoggingSettings = LoggingSettings()
 
     def id_patterns(self) -> IdPatterns:
         return IdPatterns(

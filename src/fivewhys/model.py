@@ -112,6 +112,17 @@ class TimelineEvent(Record):
     insert_id: str | None = None
 
 
+Bucket = Literal["cause", "client-side", "server-error", "unexplained"]
+"""Where a failure landed: a cause, a fallback bucket, or nowhere."""
+
+#: the buckets of failures without a cause, in report order, with their headings
+NO_CAUSE_BUCKETS: dict[str, str] = {
+    "server-error": "Server error, no rule",
+    "unexplained": "Unexplained",
+    "client-side": "Client-side (the test's own failure)",
+}
+
+
 class FailureReport(Record):
     """A failure as reported: its cause (if any) and its evidence, best first."""
 
@@ -123,6 +134,10 @@ class FailureReport(Record):
     time_exact: bool
     source: str
     cause_id: str | None
+    #: where the failure landed: a cause, a fallback bucket, or nowhere (unexplained)
+    bucket: Bucket = "unexplained"
+    #: the rule that gave the cause or filed the failure into its bucket
+    rule_id: str | None = None
     confidence: float
     evidence: tuple[Evidence, ...]
     #: why the confidence is what it is, or why nothing explains the failure
@@ -157,6 +172,65 @@ class Window(Record):
     end: datetime
 
 
+WindowStatus = Literal["complete", "unsettled", "partial", "missing"]
+"""How reading a window from the Cloud Logging API went: `unsettled` means read, but entries past
+its end were not yet readable when the wait for ingestion ended; `partial` means the read broke
+off after some pages; `missing` means nothing could be read."""
+
+
+class LogQuery(Record):
+    """One Cloud Logging query, and how a user runs it again."""
+
+    filter: str
+    gcloud_command: str
+    #: None when the project is unknown
+    explorer_link: str | None = None
+
+
+class PulledWindow(Record):
+    """How reading one coalesced window from the Cloud Logging API went."""
+
+    start: datetime
+    end: datetime
+    status: WindowStatus
+    #: why the window is not complete, in words
+    reason: str | None = None
+    entries: int = 0
+    pages: int = 0
+    #: when its read finished (None when nothing was read)
+    pulled_at: datetime | None = None
+    #: how long the pull waited for ingestion to settle before reading
+    settle_wait_s: float = 0.0
+
+
+class PullInfo(Record):
+    """One pull from the Cloud Logging API; a bundle keeps it, so a re-read reports the same."""
+
+    project: str
+    services: tuple[str, ...]
+    severity: str | None = None
+    #: None for the Google endpoint, else the `--api-endpoint` used
+    api_endpoint: str | None = None
+    #: all windows at once (the queries sent are per window, each within the API's limit)
+    filter: str
+    pulled_at: datetime
+    settle_wait_s: float = 0.0
+    windows: tuple[PulledWindow, ...] = ()
+
+
+class WindowQuery(Record):
+    """One coalesced failure window: the entries in it, its queries, and how reading it went."""
+
+    start: datetime
+    end: datetime
+    #: log entries (of all sources) whose time lies in the window
+    entries: int
+    queries: tuple[LogQuery, ...]
+    #: for pulled logs; None for log files
+    status: WindowStatus | None = None
+    reason: str | None = None
+
+
 class QueryInfo(Record):
     """How the logs were read, and how to read them again."""
 
@@ -164,6 +238,11 @@ class QueryInfo(Record):
     filter: str
     gcloud_command: str
     windows: tuple[Window, ...]
+    project: str | None = None
+    #: per coalesced window, in time order
+    per_window: tuple[WindowQuery, ...] = ()
+    #: pulls from the Cloud Logging API (live, or the metadata of the bundles read)
+    pulls: tuple[PullInfo, ...] = ()
 
 
 class Report(Record):
@@ -181,3 +260,19 @@ class Report(Record):
     log_entries: int
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+
+    def without_cause(self) -> dict[str, list[FailureReport]]:
+        """Failures no cause explains, by bucket (report order), empty buckets left out."""
+        grouped: dict[str, list[FailureReport]] = {bucket: [] for bucket in NO_CAUSE_BUCKETS}
+        for failure in self.failures:
+            if failure.cause_id is None:
+                grouped[failure.bucket if failure.bucket != "cause" else "unexplained"].append(
+                    failure
+                )
+        return {bucket: found for bucket, found in grouped.items() if found}
+
+    def counts_line(self) -> str:
+        """`4 failure(s), 3 cause(s); 1 client-side`: what a terminal line says of a run."""
+        line = f"{len(self.failures)} failure(s), {len(self.causes)} cause(s)"
+        rest = [f"{len(found)} {bucket}" for bucket, found in self.without_cause().items()]
+        return line + ("; " + ", ".join(rest) if rest else "")

@@ -1,8 +1,13 @@
-"""The analysis, start to end, callable without click: results + logs + rules -> Report."""
+"""The analysis, start to end, callable without click: results + logs + rules -> Report.
+
+Logs come from files (JSON, NDJSON, Parquet bundles) or are pulled live for the failure
+windows; a pull can be kept as a bundle, which later reads back into the same report.
+"""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
@@ -13,19 +18,35 @@ import polars as pl
 
 from fivewhys import __version__
 from fivewhys.config import Settings
-from fivewhys.correlate import correlate
+from fivewhys.correlate import correlate, failure_window
+from fivewhys.ids import IdPatterns
+from fivewhys.logs.bundle import BundleMeta, write_bundle
 from fivewhys.logs.files import LogRead, read_log_files
 from fivewhys.logs.frame import empty_logframe
-from fivewhys.logs.query import build_filter, coalesce, gcloud_command
-from fivewhys.model import Cause, FailureReport, QueryInfo, Report
+from fivewhys.logs.live import LivePull, LiveSource, pull_logs
+from fivewhys.logs.query import build_filter, coalesce, gcloud_command, window_queries
+from fivewhys.model import (
+    Cause,
+    Failure,
+    FailureReport,
+    PullInfo,
+    QueryInfo,
+    Report,
+    Window,
+    WindowQuery,
+    WindowStatus,
+)
 from fivewhys.redact import redact_report
 from fivewhys.report.json import render_json
 from fivewhys.report.markdown import render_markdown
+from fivewhys.report.text import utc
 from fivewhys.results import read_results
 from fivewhys.rules.loader import bundled_rules_dir, load_rules
 from fivewhys.whys import build_causes, explain_failures, failure_reports
 
 SCHEMA_VERSION = "1.0"
+#: fallback buckets a rule files a failure into
+BUCKETED = ("client-side", "server-error")
 
 
 class OutputFormat(StrEnum):
@@ -47,6 +68,10 @@ class Analysis:
     rule_dirs: Sequence[Path] = ()
     tz: tzinfo | None = None
     settings: Settings = field(default_factory=Settings)
+    #: pull the logs from Cloud Logging instead of reading `logs`
+    live: LiveSource | None = None
+    #: keep what was pulled as a bundle here
+    save_logs: Path | None = None
 
 
 def analyze(analysis: Analysis) -> Report:
@@ -55,13 +80,12 @@ def analyze(analysis: Analysis) -> Report:
     patterns = settings.id_patterns()
     results = read_results(analysis.results, tz=analysis.tz, patterns=patterns)
     rules = load_rules([bundled_rules_dir(), *analysis.rule_dirs], collect_errors=False)
-    logs = (
-        read_log_files(analysis.logs, id_patterns=patterns)
-        if analysis.logs
-        else LogRead(frame=empty_logframe(), sources=[], skipped={}, warnings=[], mapped={})
-    )
-    project = _project(logs.frame)
     failures = results.failures
+    logs = _read_logs(analysis, failures, patterns)
+    if analysis.save_logs is not None:
+        save_bundle(analysis.save_logs, logs)
+    pulls = logs.pulls
+    project = pulls[0].project if pulls else _project(logs.frame)
     correlation = correlate(failures, logs.frame, settings.window)
     explained = explain_failures(
         failures, correlation, rules, slack_s=settings.window.skew_s, project=project
@@ -70,16 +94,20 @@ def analyze(analysis: Analysis) -> Report:
     reports = failure_reports(explained, causes, correlation)
     unique_causes = sorted({c.id: c for c in causes.values()}.values(), key=_cause_number)
 
-    services = sorted(s for s in logs.frame.get_column("service").unique().to_list() if s)
+    in_frame = {s for s in logs.frame.get_column("service").unique().to_list() if s}
+    services = sorted(in_frame.union(*(p.services for p in pulls)))
+    severities = {p.severity for p in pulls}
+    severity = severities.pop() if len(severities) == 1 else None
     windows = coalesce(correlation.windows)
-    log_filter = build_filter(windows, services)
-    notes = [*results.notes, *_log_notes(logs)]
-    if not analysis.logs:
+    log_filter = build_filter(windows, services, severity)
+    per_window = tuple(_window_query(w, logs, services, project, severity) for w in windows)
+    notes = [*results.notes, *_log_notes(logs), *_pull_notes(pulls, per_window)]
+    if not analysis.logs and analysis.live is None:
         notes.append("No logs were given (--logs): no failure can be proven from the server side.")
     report = Report(
         schema_version=SCHEMA_VERSION,
         tool_version=__version__,
-        summary=_summary(results.tests_total, reports, unique_causes),
+        summary=_summary(results.tests_total, reports, unique_causes, per_window),
         results=tuple(str(p) for p in analysis.results),
         tests_total=results.tests_total,
         failures=tuple(reports),
@@ -89,6 +117,9 @@ def analyze(analysis: Analysis) -> Report:
             filter=log_filter,
             gcloud_command=gcloud_command(log_filter, project),
             windows=tuple(windows),
+            project=project,
+            per_window=per_window,
+            pulls=tuple(pulls),
         ),
         log_entries=logs.frame.height,
         notes=tuple(notes),
@@ -97,8 +128,104 @@ def analyze(analysis: Analysis) -> Report:
     return redact_report(report)
 
 
+def pull(
+    results: Sequence[Path],
+    source: LiveSource,
+    *,
+    tz: tzinfo | None = None,
+    settings: Settings | None = None,
+) -> LivePull:
+    """Pull the logs of the failure windows in `results` (what `fivewhys pull` keeps)."""
+    settings = settings or Settings()
+    patterns = settings.id_patterns()
+    failures = read_results(results, tz=tz, patterns=patterns).failures
+    windows = [failure_window(f, settings.window) for f in failures]
+    return pull_logs(source, windows, id_patterns=patterns)
+
+
+def save_bundle(path: Path, logs: LogRead) -> BundleMeta:
+    """Write pulled logs as a bundle; only a single pull has the metadata a bundle needs."""
+    if len(logs.pulls) != 1:
+        raise ValueError("a bundle holds exactly one pull from Cloud Logging")
+    pulled = logs.pulls[0]
+    meta = BundleMeta(
+        tool_version=__version__,
+        entry_count=logs.frame.height,
+        pull=pulled,
+        missing_windows=tuple(w for w in pulled.windows if w.status != "complete"),
+        sources=tuple(logs.sources),
+        skipped=logs.skipped,
+        mapped=logs.mapped,
+        warnings=tuple(logs.warnings),
+    )
+    write_bundle(path, logs.frame, meta)
+    return meta
+
+
 def render(report: Report, output_format: OutputFormat) -> str:
     return RENDERERS[output_format](report)
+
+
+def _read_logs(analysis: Analysis, failures: list[Failure], patterns: IdPatterns) -> LogRead:
+    """Pulled for the failure windows, read from the files given, or none at all."""
+    if analysis.live is not None:
+        windows = [failure_window(f, analysis.settings.window) for f in failures]
+        return pull_logs(analysis.live, windows, id_patterns=patterns).logs
+    if analysis.logs:
+        return read_log_files(analysis.logs, id_patterns=patterns)
+    return LogRead(frame=empty_logframe(), sources=[], skipped={}, warnings=[], mapped={})
+
+
+def _window_query(
+    window: Window, logs: LogRead, services: list[str], project: str | None, severity: str | None
+) -> WindowQuery:
+    """A failure window with its entries, its queries, and how pulling it went (if pulled)."""
+    frame = logs.frame
+    inside = frame.filter(
+        (frame.get_column("timestamp") >= window.start)
+        & (frame.get_column("timestamp") <= window.end)
+    ).height
+    status, reason = _pull_status(window, logs.pulls)
+    return WindowQuery(
+        start=window.start,
+        end=window.end,
+        entries=inside,
+        queries=window_queries(window, services, project, severity),
+        status=status,
+        reason=reason,
+    )
+
+
+def _pull_status(
+    window: Window, pulls: Sequence[PullInfo]
+) -> tuple[WindowStatus | None, str | None]:
+    """How the pulled window holding `window` was read; None when the logs are files."""
+    if not pulls:
+        return None, None
+    pulled = [w for p in pulls for w in p.windows]
+    for candidate in pulled:
+        if candidate.start <= window.start and window.end <= candidate.end:
+            return candidate.status, candidate.reason
+    if any(c.start <= window.end and window.start <= c.end for c in pulled):
+        return "partial", "the pulled windows cover only part of it (wider --before/--after?)"
+    return "missing", "it lies outside the pulled windows"
+
+
+def _pull_notes(pulls: Sequence[PullInfo], windows: Sequence[WindowQuery]) -> list[str]:
+    """What a reader must know about pulled logs: the wait for ingestion, windows not read."""
+    notes = [
+        f"Waited {p.settle_wait_s:.1f} s for Cloud Logging ingestion before reading project "
+        f"{p.project}."
+        for p in pulls
+        if p.settle_wait_s
+    ]
+    notes.extend(
+        f"Log window {utc(w.start)} to {utc(w.end)} is {w.status}: {w.reason}. "
+        "Failures in it may lack their server-side evidence."
+        for w in windows
+        if w.status not in (None, "complete")
+    )
+    return notes
 
 
 def _cause_number(cause: Cause) -> int:
@@ -128,7 +255,12 @@ def _log_notes(logs: LogRead) -> list[str]:
     return notes
 
 
-def _summary(tests_total: int, failures: list[FailureReport], causes: list[Cause]) -> str:
+def _summary(
+    tests_total: int,
+    failures: list[FailureReport],
+    causes: list[Cause],
+    windows: Sequence[WindowQuery],
+) -> str:
     explained = sum(1 for f in failures if f.cause_id)
     parts = [f"{len(failures)} of {tests_total} tests failed."]
     if causes:
@@ -138,11 +270,26 @@ def _summary(tests_total: int, failures: list[FailureReport], causes: list[Cause
             for c in causes
         )
         parts.append(f"{len(causes)} cause(s) explain {explained} of them: {listed}.")
-    unexplained = [f for f in failures if not f.cause_id]
+    buckets = Counter(f.bucket for f in failures if not f.cause_id)
+    if buckets["client-side"]:
+        parts.append(
+            f"{buckets['client-side']} client-side: the test's own failure, no server cause."
+        )
+    if buckets["server-error"]:
+        parts.append(
+            f"{buckets['server-error']} with server errors on their own ids that no rule explains."
+        )
+    unexplained = [f for f in failures if not f.cause_id and f.bucket not in BUCKETED]
     if unexplained:
         uncovered = sum(1 for f in unexplained if not f.covered)
-        text = f"{len(unexplained)} failure(s) unexplained: no rule matched a server line"
+        text = f"{len(unexplained)} unexplained: no rule matched a server line"
         if uncovered:
             text += f", and for {uncovered} of them no log entry covers the test's window"
         parts.append(text + ".")
+    incomplete = sum(1 for w in windows if w.status not in (None, "complete"))
+    if incomplete:
+        parts.append(
+            f"The logs may be incomplete for {incomplete} of {len(windows)} log window(s) "
+            "(see Notes)."
+        )
     return " ".join(parts)

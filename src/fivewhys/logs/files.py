@@ -1,8 +1,10 @@
-"""Log files as a LogFrame: `gcloud logging read --format=json` arrays and NDJSON sink files.
+"""Log files as a LogFrame: `gcloud logging read --format=json` arrays, NDJSON sink files, and
+the Parquet bundles `fivewhys pull` writes.
 
-The format is told by content, not by name: a file whose first non-space character is `[` is a
-JSON array (newest first), `{` starts NDJSON (one entry per line, oldest first). Problems with
-a whole file are `InputError`s; problems with one entry are counted skips with a warning.
+The format is told by content, not by name: a file starting with the Parquet magic `PAR1` is a
+bundle (see `bundle.py`), a file whose first non-space character is `[` is a JSON array (newest
+first), `{` starts NDJSON (one entry per line, oldest first). Problems with a whole file are
+`InputError`s; problems with one entry are counted skips with a warning.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import polars as pl
 
 from fivewhys.errors import InputError
 from fivewhys.ids import DEFAULT_PATTERNS, IdPatterns
+from fivewhys.logs.bundle import BundleMeta, is_parquet, read_bundle
 from fivewhys.logs.entry import (
     DUPLICATE,
     INVALID_JSON,
@@ -26,8 +29,10 @@ from fivewhys.logs.entry import (
     build_frame,
     normalize_entries,
 )
+from fivewhys.logs.fast import read_ndjson
+from fivewhys.model import PullInfo
 
-__all__ = ["LogRead", "normalize_entries", "read_log_files"]
+__all__ = ["LogRead", "collect", "normalize_entries", "read_log_files"]
 
 _BOM = b"\xef\xbb\xbf"
 _SPACE = b" \t\r\n"
@@ -47,6 +52,8 @@ class LogRead:
     warnings: list[str]
     #: how non-standard shapes were mapped, e.g. "snake_case re-serialization" -> 4
     mapped: dict[str, int]
+    #: pulls from the Cloud Logging API behind the rows (live, or from bundles read)
+    pulls: list[PullInfo] = field(default_factory=list)
 
 
 def read_log_files(
@@ -59,10 +66,30 @@ def read_log_files(
     """
     paths = _expand(patterns_or_paths)
     batches: list[LogBatch] = []
+    bundles: list[tuple[pl.DataFrame, BundleMeta]] = []
+    sources: list[str] = []
     for path in paths:
+        if is_parquet(path):
+            frame, meta = read_bundle(path)
+            bundles.append((frame, meta))
+            sources.extend(meta.sources)
+            continue
         batch = LogBatch(label=path)
-        normalize_entries(_entries(path, batch), id_patterns=id_patterns, batch=batch)
+        if _first_byte(path) != b"{" or not read_ndjson(path, batch, id_patterns):
+            normalize_entries(_entries(path, batch), id_patterns=id_patterns, batch=batch)
         batches.append(batch)
+        sources.append(path)
+    return collect(batches, sources, bundles)
+
+
+def collect(
+    batches: Sequence[LogBatch],
+    sources: Sequence[str],
+    bundles: Sequence[tuple[pl.DataFrame, BundleMeta]] = (),
+    pulls: Sequence[PullInfo] = (),
+) -> LogRead:
+    """One LogRead from normalized batches and bundles read back (rows of batches come first,
+    so for a repeated insertId the batch's row is kept), with their accounts merged."""
     frame, duplicates = build_frame(batches)
     skipped: Counter[str] = Counter()
     mapped: Counter[str] = Counter()
@@ -71,6 +98,17 @@ def read_log_files(
         skipped.update(batch.skipped)
         mapped.update(batch.mapped)
         warnings.extend(batch.warnings)
+    all_pulls = list(pulls)
+    if bundles:
+        merged = pl.concat([frame, *(rows for rows, _ in bundles)], how="vertical")
+        unique = merged.unique(subset="insert_id", keep="first", maintain_order=True)
+        frame = unique.sort("timestamp", "insert_id")
+        duplicates += merged.height - unique.height
+        for _, meta in bundles:
+            skipped.update(meta.skipped)
+            mapped.update(meta.mapped)
+            warnings.extend(meta.warnings)
+            all_pulls.append(meta.pull)
     if duplicates:
         skipped[DUPLICATE] += duplicates
         warnings.append(
@@ -78,7 +116,12 @@ def read_log_files(
             "(the first source read is kept)"
         )
     return LogRead(
-        frame=frame, sources=paths, skipped=dict(skipped), warnings=warnings, mapped=dict(mapped)
+        frame=frame,
+        sources=list(sources),
+        skipped=dict(skipped),
+        warnings=warnings,
+        mapped=dict(mapped),
+        pulls=all_pulls,
     )
 
 
@@ -129,6 +172,17 @@ def _entries(path: str, batch: LogBatch) -> Iterator[tuple[str, Any]]:
                 path,
                 line,
             )
+
+
+def _first_byte(path: str) -> bytes | None:
+    """The first non-space byte, to send NDJSON to the vectorized reader (`fast.py`); None when
+    the file cannot be opened (`_entries` then says why)."""
+    try:
+        handle = open(path, "rb")  # closed by the `with` below
+    except OSError:
+        return None
+    with handle:
+        return _first_char(handle, path)[0]
 
 
 def _first_char(handle: BinaryIO, path: str) -> tuple[bytes | None, int]:

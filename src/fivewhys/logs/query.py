@@ -1,7 +1,8 @@
-"""The Cloud Logging filter for a set of failure windows, and how a user reruns it.
+"""Cloud Logging filters for failure windows, and how a user reruns them (gcloud, Logs Explorer).
 
 Every clause is parenthesized: the filter language binds NOT, then OR, then AND, so an
-unparenthesized `a OR b AND c` does not mean what it reads like.
+unparenthesized `a OR b AND c` does not mean what it reads like. Every query names an explicit
+timestamp range: without one, the client library silently adds "the last 24 hours".
 """
 
 from __future__ import annotations
@@ -11,10 +12,15 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from fivewhys.model import Window
+from fivewhys.model import LogQuery, Window
 
 #: windows closer than this are read as one range: one query instead of two
 COALESCE_GAP = timedelta(seconds=60)
+#: the API rejects longer filters
+MAX_FILTER_CHARS = 20_000
+#: how far around an evidence line its Logs Explorer link looks (the query is its insertId)
+_ENTRY_RANGE = timedelta(minutes=1)
+_CONSOLE = "https://console.cloud.google.com/logs/query"
 
 
 def coalesce(windows: Sequence[Window], gap: timedelta = COALESCE_GAP) -> list[Window]:
@@ -38,10 +44,8 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def build_filter(
-    windows: Sequence[Window], services: Sequence[str], severity: str | None = None
-) -> str:
-    """`resource.type` AND services AND (window OR window ...), each clause in parentheses."""
+def _head(services: Sequence[str], severity: str | None) -> list[str]:
+    """The clauses every query shares: resource type, services, severity."""
     clauses = ['(resource.type="cloud_run_revision")']
     if services:
         clauses.append(
@@ -51,6 +55,14 @@ def build_filter(
         )
     if severity:
         clauses.append(f"(severity>={severity.upper()})")
+    return clauses
+
+
+def build_filter(
+    windows: Sequence[Window], services: Sequence[str], severity: str | None = None
+) -> str:
+    """`resource.type` AND services AND (window OR window ...), each clause in parentheses."""
+    clauses = _head(services, severity)
     if windows:
         ranges = [
             f'(timestamp>="{rfc3339(w.start)}" AND timestamp<="{rfc3339(w.end)}")'
@@ -58,6 +70,64 @@ def build_filter(
         ]
         clauses.append("(" + " OR ".join(ranges) + ")")
     return "\nAND ".join(clauses)
+
+
+def after_filter(moment: datetime, services: Sequence[str]) -> str:
+    """Entries of the services at or after `moment`: readable ones mean ingestion has got there."""
+    return "\nAND ".join([*_head(services, None), f'(timestamp>="{rfc3339(moment)}")'])
+
+
+def service_groups(
+    window: Window,
+    services: Sequence[str],
+    severity: str | None = None,
+    limit: int = MAX_FILTER_CHARS,
+) -> list[tuple[str, ...]]:
+    """The services split into groups whose window filter stays within `limit` characters.
+
+    One group (all services) unless the filter would be too long; then as few groups as a
+    greedy fill in name order gives. Raises ValueError when one service alone is too long.
+    """
+    ordered = tuple(sorted(services))
+    if len(build_filter([window], ordered, severity)) <= limit:
+        return [ordered]
+    groups: list[tuple[str, ...]] = []
+    current: tuple[str, ...] = ()
+    for service in ordered:
+        candidate = (*current, service)
+        if len(build_filter([window], candidate, severity)) <= limit:
+            current = candidate
+            continue
+        if not current:
+            raise ValueError(f"service name too long for a filter: {service[:60]!r}")
+        groups.append(current)
+        current = (service,)
+        if len(build_filter([window], current, severity)) > limit:
+            raise ValueError(f"service name too long for a filter: {service[:60]!r}")
+    groups.append(current)
+    return groups
+
+
+def window_queries(
+    window: Window,
+    services: Sequence[str],
+    project: str | None,
+    severity: str | None = None,
+    limit: int = MAX_FILTER_CHARS,
+) -> tuple[LogQuery, ...]:
+    """The queries that read one window (more than one when the filter had to be split)."""
+    groups = service_groups(window, services, severity, limit) if services else [()]
+    queries = []
+    for group in groups:
+        text = build_filter([window], group, severity)
+        queries.append(
+            LogQuery(
+                filter=text,
+                gcloud_command=gcloud_command(text, project),
+                explorer_link=explorer_query_link(project, text, window.start, window.end),
+            )
+        )
+    return tuple(queries)
 
 
 def gcloud_command(log_filter: str, project: str | None) -> str:
@@ -69,12 +139,28 @@ def gcloud_command(log_filter: str, project: str | None) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
+def explorer_query_link(
+    project: str | None, log_filter: str, start: datetime, end: datetime
+) -> str | None:
+    """A Logs Explorer URL running `log_filter` over [start, end] (None without a project)."""
+    if not project:
+        return None
+    return (
+        f"{_CONSOLE};query={quote(log_filter, safe='')}"
+        f";startTime={rfc3339(start)};endTime={rfc3339(end)}?project={quote(project, safe='')}"
+    )
+
+
 def explorer_link(project: str | None, insert_id: str, moment: datetime) -> str | None:
-    """A Logs Explorer URL that opens this one entry (None when the project is unknown)."""
+    """A Logs Explorer URL that opens this one entry (None when the project is unknown).
+
+    The time range is explicit: the console otherwise searches only the last hour.
+    """
     if not project:
         return None
     query = quote(f'insertId="{insert_id}"', safe="")
     return (
-        f"https://console.cloud.google.com/logs/query;query={query}"
-        f";cursorTimestamp={rfc3339(moment)}?project={quote(project, safe='')}"
+        f"{_CONSOLE};query={query};cursorTimestamp={rfc3339(moment)}"
+        f";startTime={rfc3339(moment - _ENTRY_RANGE)};endTime={rfc3339(moment + _ENTRY_RANGE)}"
+        f"?project={quote(project, safe='')}"
     )
