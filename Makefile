@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint regenerate-example update-golden
+.PHONY: demo test lint regenerate-example regenerate-scenario update-golden rules-schema
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -33,6 +33,14 @@ test: lint
 regenerate-example: $(VENV)/.installed
 	$(BIN)/python examples/generate.py
 
+# Re-run the all-modes scenario and rewrite its committed results, logs and truth.
+regenerate-scenario: $(VENV)/.installed
+	$(BIN)/python examples/scenarios/all-modes/generate.py
+
 # Rewrite the golden reports after a reviewed change in rules, templates or the analysis.
 update-golden: $(VENV)/.installed
 	FIVEWHYS_UPDATE_GOLDEN=1 $(BIN)/python -m pytest -q tests/test_golden.py
+
+# Rewrite the rule format's JSON Schema (rules/schema.json) after a change in rules/schema.py.
+rules-schema: $(VENV)/.installed
+	$(BIN)/fivewhys rules schema -o rules/schema.json

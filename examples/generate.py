@@ -87,33 +87,52 @@ class CapturedLine:
 class AppRun:
     """The app as a subprocess, with both output streams captured line by line with stamps."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        app: Path = APP,
+        args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.lines: list[CapturedLine] = []
         self.started_ns = 0
         self.url = ""
+        self.command = [sys.executable, str(app), "--host", "127.0.0.1", "--port", "0", *args]
+        self.env = {**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"}
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._threads: list[threading.Thread] = []
         self._proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout_s: float = 30.0) -> None:
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self, timeout_s: float = 30.0, wait_ready: bool = True) -> None:
         self.started_ns = time.time_ns()
         self._proc = subprocess.Popen(
-            [sys.executable, str(APP), "--host", "127.0.0.1", "--port", "0"],
+            self.command,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=REPO,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=self.env,
         )
         assert self._proc.stdout is not None and self._proc.stderr is not None
         for stream, pipe in (("stdout", self._proc.stdout), ("stderr", self._proc.stderr)):
             thread = threading.Thread(target=self._read, args=(stream, pipe), daemon=True)
             thread.start()
             self._threads.append(thread)
-        if not self._ready.wait(timeout_s):
+        if wait_ready and not self._ready.wait(timeout_s):
             self.stop()
             output = "\n".join(line.text for line in self.lines)
             raise GenerationError(f"app did not start within {timeout_s}s:\n{output}")
+
+    def wait(self, timeout_s: float) -> int:
+        """The exit code of a process that ends by itself (a container that crashes)."""
+        assert self._proc is not None
+        code = self._proc.wait(timeout_s)
+        for thread in self._threads:
+            thread.join(timeout_s)
+        return code
 
     def _read(self, stream: Stream, pipe: IO[bytes]) -> None:
         for raw in iter(pipe.readline, b""):
@@ -146,17 +165,29 @@ def stop_process(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
             proc.wait(timeout_s)
 
 
-def run_suite(url: str, junit: Path, report_log: Path, timeout_s: float) -> int:
-    """Run the e2e suite with its own ini file, so the repository's pytest setup stays out."""
-    env = {**os.environ, "FIVEWHYS_EXAMPLE_URL": url, "PYTHONDONTWRITEBYTECODE": "1"}
+def run_suite(
+    url: str,
+    junit: Path,
+    report_log: Path,
+    timeout_s: float,
+    suite: Path = E2E,
+    extra_env: dict[str, str] | None = None,
+) -> int:
+    """Run an e2e suite with its own ini file, so the repository's pytest setup stays out."""
+    env = {
+        **os.environ,
+        "FIVEWHYS_EXAMPLE_URL": url,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        **(extra_env or {}),
+    }
     env.pop("PYTEST_ADDOPTS", None)
     command = [
         sys.executable,
         "-m",
         "pytest",
-        str(E2E.relative_to(REPO)),
+        str(suite.relative_to(REPO)),
         "-c",
-        str((E2E / "pytest.ini").relative_to(REPO)),
+        str((suite / "pytest.ini").relative_to(REPO)),
         "--rootdir",
         str(REPO),
         "-p",
@@ -250,15 +281,22 @@ def _shape(seq: int, line: CapturedLine) -> tuple[int, dict[str, Any]]:
     return seq, entry
 
 
-def to_log_entries(lines: Sequence[CapturedLine], instance_started_ns: int) -> list[dict[str, Any]]:
-    """Captured container output -> LogEntry dicts, oldest first. Pure: same input, same output."""
+def shape_entries(
+    lines: Sequence[CapturedLine],
+    instance_started_ns: int,
+    *,
+    resource: dict[str, Any] = RESOURCE,
+    instance_id: str = INSTANCE_ID,
+    startup_text: str = STARTUP_TEXT,
+) -> list[tuple[int, dict[str, Any]]]:
+    """One instance's captured output -> (sequence, LogEntry without insertId) pairs."""
     shaped: list[tuple[int, dict[str, Any]]] = [
         (
             -1,
             {
                 "logName": LOG_PREFIX + "varlog%2Fsystem",
                 "severity": "INFO",
-                "textPayload": STARTUP_TEXT,
+                "textPayload": startup_text,
                 "timestamp": rfc3339_ns(instance_started_ns),
             },
         )
@@ -281,23 +319,30 @@ def to_log_entries(lines: Sequence[CapturedLine], instance_started_ns: int) -> l
                 },
             )
         )
-    shaped.sort(key=lambda item: (parse_ts(item[1]["timestamp"]), item[0]))
+    for _, entry in shaped:
+        entry.update(labels={"instanceId": instance_id}, resource=resource)
+    return shaped
+
+
+def finalize_entries(shaped: Sequence[tuple[int, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Sort by time and give every entry its insertId and receiveTimestamp, as Cloud Logging."""
+    ordered = sorted(shaped, key=lambda item: (parse_ts(item[1]["timestamp"]), item[0]))
     entries: list[dict[str, Any]] = []
-    for index, (_, entry) in enumerate(shaped):
+    for index, (_, entry) in enumerate(ordered):
         ts = parse_ts(entry["timestamp"])
         insert_id = f"{int(ts.timestamp()):08x}{ts.microsecond:05x}{index:04x}"
         # Request logs are written when the request ends, so they arrive after their latency.
         latency = entry.get("httpRequest", {}).get("latency", "0s")
         written = ts + timedelta(seconds=float(latency.rstrip("s")))
         delay = timedelta(seconds=1.4 + (zlib.crc32(insert_id.encode()) % 200) / 1000)
-        entry.update(
-            insertId=insert_id,
-            labels={"instanceId": INSTANCE_ID},
-            receiveTimestamp=format_ts(written + delay),
-            resource=RESOURCE,
-        )
+        entry.update(insertId=insert_id, receiveTimestamp=format_ts(written + delay))
         entries.append(entry)
     return entries
+
+
+def to_log_entries(lines: Sequence[CapturedLine], instance_started_ns: int) -> list[dict[str, Any]]:
+    """Captured container output -> LogEntry dicts, oldest first. Pure: same input, same output."""
+    return finalize_entries(shape_entries(lines, instance_started_ns))
 
 
 def write_logs(entries: Sequence[dict[str, Any]], logs_dir: Path) -> None:

@@ -113,7 +113,185 @@ def test_test_side_assertion_gets_no_server_cause() -> None:
             "message": "ping from conn_ok",
         },
     ]
+    explained, causes, reports = _explain([failure], rows)
+    assert causes == {}
+    assert explained[0].bucket == "client-side"
+    report = reports[0]
+    assert (report.cause_id, report.bucket, report.rule_id, report.confidence) == (
+        None,
+        "client-side",
+        "client-side-test-failure",
+        0.0,
+    )
+    assert report.note.startswith(
+        "Client-side (rule client-side-test-failure): tests/e2e/test_chat.py::test_x failed in "
+        "its test body with AssertionError, and the client saw no HTTP status"
+    )
+    assert [e.insert_id for e in report.evidence] == ["ping"]
+
+
+def test_assertion_with_a_keyed_server_error_goes_to_the_server_error_bucket() -> None:
+    failure = make_failure(message="AssertionError: assert 'error' == 'chat'", user_ids=("u1",))
+    rows = [
+        {"insert_id": "info", "timestamp": at(1.0), "severity": "INFO", "user_id": "u1"},
+        {
+            "insert_id": "boom",
+            "timestamp": at(1.5),
+            "severity": "ERROR",
+            "user_id": "u1",
+            "message": "Reply serialization failed: datetime is not JSON serializable",
+        },
+    ]
     _explained, causes, reports = _explain([failure], rows)
     assert causes == {}
-    assert reports[0].cause_id is None
+    report = reports[0]
+    assert (report.cause_id, report.bucket, report.rule_id) == (
+        None,
+        "server-error",
+        "server-error-no-rule",
+    )
+    assert report.evidence[0].insert_id == "boom"
+    assert report.note.startswith(
+        "Server error, no rule (rule server-error-no-rule): The server logged an error for this "
+        'test (joined on user_id): "Reply serialization failed'
+    )
+
+
+def test_a_network_failure_without_keyed_error_stays_unexplained() -> None:
+    failure = make_failure(connection_ids=("conn_a",))  # a 1011, nothing logged for it
+    rows = [{"insert_id": "n", "timestamp": at(1.0), "severity": "INFO", "connection_id": "conn_a"}]
+    _explained, causes, reports = _explain([failure], rows)
+    assert causes == {}
+    assert (reports[0].bucket, reports[0].rule_id) == ("unexplained", None)
     assert reports[0].note.startswith("No rule matched. Candidate lines joined on connection_id")
+
+
+def test_the_two_1011_causes_stay_apart() -> None:
+    setup = make_failure(test_id="t::setup", connection_ids=("conn_s",))
+    agent = make_failure(test_id="t::agent", start=3, end=5, connection_ids=("conn_a",))
+    rows = [
+        {
+            "insert_id": "factory",
+            "timestamp": at(1.9),
+            "severity": "ERROR",
+            "connection_id": "conn_s",
+            "message": FACTORY.format(c="conn_s"),
+        },
+        {
+            "insert_id": "agent",
+            "timestamp": at(4.9),
+            "severity": "ERROR",
+            "connection_id": "conn_a",
+            "message": "Agent 'planner' timed out after 2.0s (connection_id=conn_a)",
+        },
+    ]
+    _explained, causes, reports = _explain([setup, agent], rows)
+    assert causes[0] is not causes[1]
+    assert (causes[0].rule_id, causes[1].rule_id) == (
+        "ws-factory-validation-1011",
+        "ws-agent-handler-1011",
+    )
+    assert [r.evidence[0].insert_id for r in reports] == ["factory", "agent"]
+    assert all(r.bucket == "cause" for r in reports)
+
+
+# --- chains ------------------------------------------------------------------------------------
+
+SERVER_500 = (
+    "httpx.HTTPStatusError: Server error '500 Internal Server Error' for url "
+    "'https://svc.example/api/discovery/services'"
+)
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+OLD, NEW = "chat-backend-00042-xaz", "chat-backend-00043-bad"
+
+
+def _dependency_rows(
+    env_revision: str | None, refused_keyed: bool = True
+) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = [
+        {
+            "insert_id": "error-500",
+            "timestamp": at(1.9),
+            "severity": "ERROR",
+            "kind": "request",
+            "http_status": 500,
+            "http_method": "GET",
+            "http_path": "/api/discovery/services",
+            "trace": TRACE,
+            "message": "GET /api/discovery/services 500 0.004s",
+        },
+        {
+            "insert_id": "refused",
+            "timestamp": at(1.91),
+            "severity": "ERROR",
+            "trace": TRACE if refused_keyed else None,
+            "message": "Discovery failed: ConnectionRefusedError(111, 'Connect call failed')",
+        },
+    ]
+    if env_revision is not None:
+        rows.append(
+            {
+                "insert_id": "env",
+                "timestamp": at(-3.0),
+                "severity": "WARNING",
+                "revision": env_revision,
+                "message": "REDIS_HOST is not set; falling back to localhost:6379",
+            }
+        )
+    return rows
+
+
+def test_a_confirmed_deeper_rule_replaces_the_hypotheses() -> None:
+    failure = make_failure(message=SERVER_500, traces=(TRACE,))
+    explained, causes, _reports = _explain([failure], _dependency_rows(OLD))
+    assert [link.rule.id for link in explained[0].chain.links] == ["config-env-var-missing"]
+    cause = causes[0]
+    assert cause.rule_id == "http-5xx-dependency-refused"
+    # two proven whys of the 5xx rule, then the deeper rule's three
+    assert [w.kind for w in cause.whys] == [
+        "evidence",
+        "evidence",
+        "evidence",
+        "hypothesis",
+        "hypothesis",
+    ]
+    assert cause.whys[2].evidence == ("env",)
+    assert cause.whys[2].text.startswith(
+        'Revision chat-backend-00042-xaz started without a setting it needs: "REDIS_HOST is not '
+        'set; falling back to localhost:6379"'
+    )
+    assert {e.insert_id for e in cause.evidence} == {"error-500", "refused", "env"}
+    assert cause.confidence >= 0.8
+
+
+def test_without_deeper_evidence_the_chain_stops_with_a_marked_hypothesis() -> None:
+    failure = make_failure(message=SERVER_500, traces=(TRACE,))
+    explained, causes, _reports = _explain([failure], _dependency_rows(None))
+    assert explained[0].chain.links == ()
+    whys = causes[0].whys
+    assert len(whys) == 6
+    assert whys[-1].kind == "hypothesis" and whys[-1].evidence == ()
+    assert whys[-1].text == (
+        "Possibly deeper: The revision started without a setting it needs (an environment "
+        "variable was not set) (config-env-var-missing); no log line shows it, confirm."
+    )
+
+
+def test_a_deeper_rule_only_cites_the_revision_that_failed() -> None:
+    failure = make_failure(message=SERVER_500, traces=(TRACE,))
+    explained, _causes, _reports = _explain([failure], _dependency_rows(NEW))
+    assert explained[0].chain.links == ()
+    assert [r.id for r in explained[0].chain.unconfirmed] == ["config-env-var-missing"]
+
+
+def test_a_cause_is_only_as_well_joined_as_its_weakest_required_line() -> None:
+    keyed = make_failure(message=SERVER_500, traces=(TRACE,))
+    _e, _c, strong = _explain([keyed], _dependency_rows(None, refused_keyed=True))
+    _e, _c, weak = _explain([keyed], _dependency_rows(None, refused_keyed=False))
+    assert strong[0].confidence >= 0.8
+    assert strong[0].note == "Proven by a line joined on trace."
+    assert weak[0].confidence <= 0.4
+    assert weak[0].note == (
+        "Proven by a line joined on trace, but the refused line joins by time only. Tentative; "
+        "confirm by hand."
+    )

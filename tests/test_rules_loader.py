@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from fivewhys.errors import RuleError, RuleErrors
 from fivewhys.model import ClientEvent, Evidence, Failure
 from fivewhys.rules.loader import bundled_rules_dir, load_rule_file, load_rules
+from fivewhys.rules.matcher import in_matching_order
 from fivewhys.rules.schema import (
     ClientSelection,
     Rule,
@@ -27,11 +28,37 @@ GOOD = DATA / "rules_good"
 
 ALLOWED_SERVER_KEYS = (
     "message|contains, message|re, message|fuzzy, threshold, severity, severity|min, kind, "
-    "http_status, http_path|contains, http_method, join, within, required"
+    "http_status, http_path|contains, http_method, http_latency|min, join, within, required, "
+    "same_instance, absent"
 )
 
 #: (file name, line, message) of every problem in tests/data/rules_broken, in report order
 BROKEN_EXPECTED = [
+    (
+        "absent-cited.yaml",
+        12,
+        "whys[0].evidence: 'no_error' is an absent selection: no line of it can be cited",
+    ),
+    (
+        "bad-bucket.yaml",
+        6,
+        "bucket: must be one of 'client-side' or 'server-error', got 'test-side'",
+    ),
+    (
+        "bad-bucket.yaml",
+        7,
+        "client.phase[0]: must be one of 'setup', 'call' or 'teardown', got 'body'",
+    ),
+    (
+        "bad-bucket.yaml",
+        11,
+        "server.slow.http_latency|min: must be a duration like 500ms, 5s or 2m, got 'forever'",
+    ),
+    (
+        "bad-bucket.yaml",
+        15,
+        "server.quiet.required: an absent selection is a condition: it cannot be optional",
+    ),
     ("bad-jinja.yaml", 9, "whys[1].text: invalid template (line 1): unexpected '}'"),
     (
         "bad-regex.yaml",
@@ -46,11 +73,21 @@ BROKEN_EXPECTED = [
     ),
     ("bad-threshold.yaml", 10, "server.setup_error.threshold: must be between 0 and 100, got 150"),
     (
+        "caused-by-fallback.yaml",
+        10,
+        "tests: no fixture directory 'no-such-fixtures' beside this file",
+    ),
+    (
         "duplicate-id-b.yaml",
         2,
         "duplicate rule id 'same-id': also defined in {dir}/duplicate-id-a.yaml",
     ),
     ("duplicate-key.yaml", 7, "duplicate key 'close_code' (first at line 6)"),
+    (
+        "fallback-with-cause.yaml",
+        9,
+        "caused_by: a fallback rule (bucket) gives no cause, so it has no deeper rule",
+    ),
     ("not-a-mapping.yaml", 1, "a rule file must be a YAML mapping, got a list"),
     (
         "syntax-error.yaml",
@@ -69,6 +106,11 @@ BROKEN_EXPECTED = [
         10,
         f"server.setup_error: unknown key 'treshold' (allowed: {ALLOWED_SERVER_KEYS}); "
         "did you mean 'threshold'?",
+    ),
+    (
+        "caused-by-fallback.yaml",
+        9,
+        "caused_by: 'fallback-ok' is a fallback rule (bucket), not a cause",
     ),
     ("caused-by-unknown.yaml", 11, "caused_by: unknown rule id 'no-such-rule'"),
     ("cycle-a.yaml", 9, "caused_by cycle: cycle-a -> cycle-b -> cycle-a"),
@@ -100,19 +142,67 @@ def _minimal(**overrides: Any) -> dict[str, Any]:
 # --- bundled rules -----------------------------------------------------------------------------
 
 
+#: the bundled library in matching order: cause rules by priority, then fallback rules
+LIBRARY = [
+    "ws-agent-handler-1011",
+    "ws-factory-validation-1011",
+    "ws-handshake-auth-403",
+    "run-iam-invoker-denied",
+    "ws-handshake-bad-request-400",
+    "http-redirect-307",
+    "ws-handler-error-main-cleanup",
+    "ws-keepalive-ping-timeout",
+    "ws-request-timeout-cut",
+    "http-5xx-dependency-refused",
+    "run-no-instance-timeout",
+    "instance-memory-limit-exceeded",
+    "instance-startup-failed",
+    "config-env-var-missing",
+    "client-side-test-failure",
+    "server-error-no-rule",
+]
+FALLBACKS = {"client-side-test-failure": "client-side", "server-error-no-rule": "server-error"}
+#: rules reached through caused_by: their whys continue a chain, so they start past the test
+DEEPER = {"config-env-var-missing", "instance-startup-failed"}
+
+
 def test_bundled_rules_load_sorted_by_priority() -> None:
     rules = load_rules([bundled_rules_dir()], collect_errors=True)
-    assert [r.id for r in rules] == [
-        "ws-factory-validation-1011",
-        "ws-handshake-auth-403",
-        "ws-handler-error-main-cleanup",
-    ]
+    assert [r.id for r in in_matching_order(rules)] == LIBRARY
+    assert [r.id for r in rules] == sorted(LIBRARY, key=lambda i: (-_priority(rules, i), i))
     for rule in rules:
         assert rule.source is not None and Path(rule.source).stem == rule.id
-        assert len(rule.whys) == 5
-        assert rule.required_selections, f"{rule.id} needs a required server selection"
+        assert rule.bucket == FALLBACKS.get(rule.id)
+        header = Path(rule.source).read_text().splitlines()
+        assert header[0] == "# yaml-language-server: $schema=./schema.json"
+        comments = " ".join(line for line in header if line.startswith("#"))
+        for part in ("What the user sees", "What the server logs", "Why:"):
+            assert part in comments, (rule.id, part)
         cited = [w.evidence for w in rule.whys if w.evidence]
-        assert cited and len(cited) < 5, f"{rule.id}: some whys cite evidence, deeper ones don't"
+        if rule.id == "client-side-test-failure":
+            assert not cited and not rule.required_selections
+            continue
+        assert rule.required_selections, f"{rule.id} needs a required server selection"
+        assert cited, f"{rule.id}: some whys cite evidence"
+        if rule.id not in DEEPER and not rule.is_fallback:
+            assert len(rule.whys) == 5 and len(cited) < 5, rule.id
+
+
+def _priority(rules: list[Rule], rule_id: str) -> int:
+    return next(r.priority for r in rules if r.id == rule_id)
+
+
+def test_caused_by_chains_of_the_library() -> None:
+    rules = {r.id: r for r in load_rules([bundled_rules_dir()], collect_errors=True)}
+    assert rules["http-5xx-dependency-refused"].caused_by == ("config-env-var-missing",)
+    assert rules["run-no-instance-timeout"].caused_by == (
+        "instance-startup-failed",
+        "instance-memory-limit-exceeded",
+    )
+    assert rules["instance-startup-failed"].caused_by == ("config-env-var-missing",)
+    assert {i for r in rules.values() for i in r.caused_by} <= set(DEEPER) | {
+        "instance-memory-limit-exceeded"
+    }
 
 
 def test_bundled_rule_details() -> None:
@@ -182,7 +272,8 @@ def test_bundled_whys_render_with_and_without_evidence() -> None:
         cited = " ".join(
             env.from_string(w.text).render(failure=failure, evidence=full) for w in rule.whys
         )
-        assert "tests/e2e/test_ws.py::test_chat" in cited
+        if rule.id not in DEEPER and not rule.is_fallback:
+            assert "tests/e2e/test_ws.py::test_chat" in cited, rule.id
 
 
 # --- broken rules ------------------------------------------------------------------------------
@@ -198,7 +289,7 @@ def test_errors_print_as_file_line_message() -> None:
         load_rules([BROKEN], collect_errors=True)
     lines = str(caught.value).splitlines()
     assert len(lines) == len(BROKEN_EXPECTED)
-    assert f"{BROKEN / 'bad-threshold.yaml'}:10: server.setup_error.threshold: " in lines[3]
+    assert f"{BROKEN / 'bad-threshold.yaml'}:10: server.setup_error.threshold: " in lines[8]
 
 
 def test_without_collect_the_first_error_is_raised() -> None:
@@ -277,7 +368,8 @@ def test_wrong_types_and_missing_keys_point_at_the_closest_line(tmp_path: Path) 
             "rule.yaml",
             7,
             "client: unknown key 'colour' (allowed: message|contains, message|re, message|fuzzy, "
-            "threshold, exception, close_code, close_direction, http_status, timeout)",
+            "threshold, exception, close_code, close_direction, http_status, timeout, "
+            "network_event, outcome, phase)",
         ),
         (
             "rule.yaml",

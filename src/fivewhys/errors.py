@@ -10,6 +10,8 @@ class ExitCode(IntEnum):
     """Process exit codes of the `fivewhys` command."""
 
     OK = 0
+    #: `rules test`: a rule failed one of its fixtures
+    RULE_TESTS_FAILED = 1
     #: a usage problem or bad input (file, rule, option): nothing trustworthy was written
     INPUT_ERROR = 2
 

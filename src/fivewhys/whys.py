@@ -3,11 +3,22 @@
 A why is `evidence` only when a line that matched its selection is cited by insert_id; anything
 the logs do not show is a `hypothesis`. Confidence is built from its parts and documented here:
 
-    key weight (connection_id 1.0, trace 0.9, user_id 0.75, time 0.35)
+    key weight (connection_id 1.0, trace 0.9, user_id 0.75, time 0.35) of the weakest line
     x (0.6 + 0.4 x text score) x rule specificity (0.7 + 0.1 per client field, at most 1)
-    + 0.05 per corroborating selection (at most 0.1)
+    + 0.05 per corroborating selection that hit (at most 0.1)
 
-A cause resting on time-only lines is capped at 0.4: time alone never makes a confident cause.
+The weakest line is the most weakly joined best line among the rule's required selections: a
+cause is only as well tied to the test as its weakest required proof. The text score is the
+client's and the primary line's (contains / re: 1.0; fuzzy: the match ratio), so a loose fuzzy
+match lowers the confidence. A rule proven by no server line (client only) gets
+0.5 x specificity x score. A cause resting on a time-only line is capped at 0.4: time alone
+never makes a confident cause. Deeper rules (`caused_by`) add whys, not confidence: when the
+logs confirm one, its whys replace the hypotheses of the rule above it (whose whys are kept up
+to the last one that cites a selection); when they confirm none, the chain ends with one
+hypothesis naming the deeper rules to check.
+
+A failure no cause rule explains lands in a bucket, never in a cause: `client-side` or
+`server-error` when a fallback rule (`bucket:`) files it there, else `unexplained`.
 """
 
 from __future__ import annotations
@@ -31,7 +42,7 @@ from fivewhys.model import (
     TimelineEvent,
     Why,
 )
-from fivewhys.rules.matcher import Candidate, Match, match_rules, select
+from fivewhys.rules.matcher import Candidate, Chain, Match, follow_chain, match_rules
 from fivewhys.rules.schema import Rule, why_environment
 
 KEY_WEIGHT: dict[str, float] = {"connection_id": 1.0, "trace": 0.9, "user_id": 0.75, "time": 0.35}
@@ -43,7 +54,10 @@ PROOF_WORDS: dict[str, str] = {
     "time": "time only (tentative)",
 }
 TIME_ONLY_CAP = 0.4
-CONFIDENT = 0.5
+BUCKET_LABELS: dict[str, str] = {
+    "client-side": "Client-side",
+    "server-error": "Server error, no rule",
+}
 MAX_EVIDENCE = 10
 MAX_CITED = 5
 MAX_TIMELINE_LINES = 10
@@ -71,14 +85,27 @@ _LENIENT = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.ChainableUndefin
 
 @dataclass(frozen=True)
 class Explained:
-    """One failure's outcome: the rule match (if any), its chain, and its candidates."""
+    """One failure's outcome: the rule that matched (if any), its chain, and its candidates."""
 
     failure: Failure
+    #: the first rule that matched: a cause rule, or a fallback rule that buckets the failure
     match: Match | None
-    #: deeper rules (caused_by) and what of them the logs show
-    chain: tuple[tuple[Rule, dict[str, tuple[Evidence, ...]]], ...]
+    #: deeper rules (caused_by) the logs confirm, and where the chain stopped
+    chain: Chain
     candidates: tuple[Candidate, ...]
     confidence: float
+
+    @property
+    def cause_match(self) -> Match | None:
+        """The match when it gives a cause (not a fallback bucket)."""
+        return self.match if self.match is not None and not self.match.rule.is_fallback else None
+
+    @property
+    def bucket(self) -> Literal["cause", "client-side", "server-error", "unexplained"]:
+        """Where the failure lands in the report (see the module docstring)."""
+        if self.match is None:
+            return "unexplained"
+        return self.match.rule.bucket or "cause"
 
 
 def _specificity(rule: Rule) -> float:
@@ -88,18 +115,18 @@ def _specificity(rule: Rule) -> float:
 
 def confidence(match: Match) -> float:
     """How sure the report is that `match` explains its failure (see the module docstring)."""
-    primary = match.primary
+    weakest = match.weakest
     specificity = _specificity(match.rule)
-    if primary is None:
+    if weakest is None:
         return round(0.5 * specificity * match.score, 2)
-    value = KEY_WEIGHT[primary.join_key] * (0.6 + 0.4 * match.score) * specificity
+    value = KEY_WEIGHT[weakest.join_key] * (0.6 + 0.4 * match.score) * specificity
     value += min(0.1, 0.05 * (len(match.hits) - 1))
-    if primary.join_key == "time":
+    if weakest.join_key == "time":
         value = min(value, TIME_ONLY_CAP)
     return round(min(value, 0.99), 2)
 
 
-def _candidates_by_failure(
+def candidates_by_failure(
     correlation: Correlation, count: int, project: str | None
 ) -> list[tuple[Candidate, ...]]:
     """Candidate lines per failure as Evidence: every keyed line, the best time-only ones."""
@@ -110,7 +137,10 @@ def _candidates_by_failure(
     ).filter((pl.col("join_key") != "time") | (pl.col("rank_in_key") < MAX_TIME_CANDIDATES))
     out: list[list[Candidate]] = [[] for _ in range(count)]
     for row in frame.iter_rows(named=True):
-        out[row["failure_idx"]].append(Candidate(_evidence(row, project), row["end_offset_s"]))
+        latency = row["http_latency_s"] if row["kind"] == "request" else None
+        out[row["failure_idx"]].append(
+            Candidate(_evidence(row, project), row["end_offset_s"], latency)
+        )
     return [tuple(c) for c in out]
 
 
@@ -132,33 +162,23 @@ def explain_failures(
     project: str | None = None,
 ) -> list[Explained]:
     """Match every failure against the rules (priority order) and follow `caused_by` chains."""
+    per_failure = candidates_by_failure(correlation, len(failures), project)
+    return [
+        explain_one(failure, candidates, rules, slack_s)
+        for failure, candidates in zip(failures, per_failure, strict=True)
+    ]
+
+
+def explain_one(
+    failure: Failure, candidates: tuple[Candidate, ...], rules: Sequence[Rule], slack_s: float
+) -> Explained:
+    """One failure against the rules: its first match, its chain and its confidence."""
+    match = match_rules(rules, failure, candidates, slack_s)
+    if match is None or match.rule.is_fallback:
+        return Explained(failure, match, Chain(), candidates, 0.0)
     by_id = {rule.id: rule for rule in rules}
-    per_failure = _candidates_by_failure(correlation, len(failures), project)
-    explained: list[Explained] = []
-    for failure, candidates in zip(failures, per_failure, strict=True):
-        match = match_rules(rules, failure, candidates, slack_s)
-        chain: list[tuple[Rule, dict[str, tuple[Evidence, ...]]]] = []
-        if match is not None:
-            for deeper_id in match.rule.caused_by:
-                deeper = by_id.get(deeper_id)
-                if deeper is None:
-                    continue
-                hits = {
-                    name: lines
-                    for name, sel in deeper.server.items()
-                    if (lines := select(sel, name, candidates, slack_s))
-                }
-                chain.append((deeper, hits))
-        explained.append(
-            Explained(
-                failure=failure,
-                match=match,
-                chain=tuple(chain),
-                candidates=candidates,
-                confidence=confidence(match) if match else 0.0,
-            )
-        )
-    return explained
+    chain = follow_chain(match, by_id, candidates, slack_s)
+    return Explained(failure, match, chain, candidates, confidence(match))
 
 
 def _render_why(text: str, context: dict[str, Any]) -> str:
@@ -193,7 +213,7 @@ def _whys_for(
 def _cause_key(item: Explained) -> tuple[str, str, tuple[str, ...]]:
     assert item.match is not None
     primary = item.match.primary
-    deeper = tuple(rule.id for rule, hits in item.chain if hits)
+    deeper = tuple(link.rule.id for link in item.chain.links)
     return (item.match.rule.id, primary.template if primary else "", deeper)
 
 
@@ -201,7 +221,7 @@ def build_causes(explained: Sequence[Explained]) -> dict[int, Cause]:
     """Causes keyed by failure index; failures with the same rule and template share one."""
     groups: dict[tuple[str, str, tuple[str, ...]], list[int]] = {}
     for index, item in enumerate(explained):
-        if item.match is not None:
+        if item.cause_match is not None:
             groups.setdefault(_cause_key(item), []).append(index)
     ordered = sorted(
         groups.items(),
@@ -220,22 +240,43 @@ def build_causes(explained: Sequence[Explained]) -> dict[int, Cause]:
     return causes
 
 
+def _proven_prefix(rule: Rule) -> int:
+    """How many of a rule's whys to keep when a deeper rule continues the chain: up to the last
+    one that cites a selection (the rest are the hypotheses the deeper rule replaces)."""
+    cited = [index for index, why in enumerate(rule.whys) if why.evidence is not None]
+    return cited[-1] + 1 if cited else 1
+
+
+def _chain_whys(items: list[Explained]) -> list[Why]:
+    """The rule's whys, continued by each confirmed deeper rule's, then where the chain stops."""
+    first = items[0]
+    assert first.match is not None
+    segments: list[tuple[Rule, list[dict[str, tuple[Evidence, ...]]]]] = [
+        (first.match.rule, [i.match.hits for i in items if i.match is not None])
+    ]
+    for position, link in enumerate(first.chain.links):
+        segments.append((link.rule, [i.chain.links[position].hits for i in items]))
+    whys: list[Why] = []
+    for position, (rule, hits_of) in enumerate(segments):
+        rendered = _whys_for(rule, hits_of, first.failure)
+        if position < len(segments) - 1:
+            rendered = rendered[: _proven_prefix(rule)]
+        whys.extend(rendered)
+    if first.chain.unconfirmed:
+        titles = " or ".join(f"{rule.title} ({rule.id})" for rule in first.chain.unconfirmed)
+        whys.append(
+            Why(
+                text=f"Possibly deeper: {titles}; no log line shows it, confirm.", kind="hypothesis"
+            )
+        )
+    return whys
+
+
 def _cause(cause_id: str, items: list[Explained]) -> Cause:
     match = items[0].match
     assert match is not None
     rule = match.rule
-    whys = _whys_for(rule, [i.match.hits for i in items if i.match], items[0].failure)
-    for position, (deeper, _hits) in enumerate(items[0].chain):
-        chain_hits = [item.chain[position][1] for item in items]
-        if chain_hits[0]:
-            whys.extend(_whys_for(deeper, chain_hits, items[0].failure))
-        else:
-            whys.append(
-                Why(
-                    text=f"Possibly deeper: {deeper.title} (no log line shows it; confirm).",
-                    kind="hypothesis",
-                )
-            )
+    whys = _chain_whys(items)
     matched: dict[str, Evidence] = {}
     for item in items:
         for line in _matched_lines(item):
@@ -297,7 +338,7 @@ def _timeline(items: list[Explained]) -> tuple[TimelineEvent, ...]:
 def _matched_lines(item: Explained) -> list[Evidence]:
     """Lines that matched the rule's selections, then its chain's, in selection order."""
     groups = list(item.match.hits.values()) if item.match else []
-    groups += [lines for _rule, hits in item.chain for lines in hits.values()]
+    groups += [lines for link in item.chain.links for lines in link.hits.values()]
     return [line for lines in groups for line in lines]
 
 
@@ -325,8 +366,7 @@ def _keys_seen(item: Explained) -> set[JoinKey]:
 
 
 def _note(item: Explained, covered: bool, window_text: str, set_aside: SetAside) -> str:
-    if not covered:
-        return f"No log entry at all in the window {window_text}: the logs given do not cover it."
+    uncovered = f"No log entry at all in the window {window_text}: the logs given do not cover it."
     aside = []
     if set_aside.other_ids:
         aside.append(f"{set_aside.other_ids} carry another test's or user's ids")
@@ -335,16 +375,25 @@ def _note(item: Explained, covered: bool, window_text: str, set_aside: SetAside)
             f"{set_aside.contradicting} show an HTTP status that contradicts what the client saw"
         )
     aside_text = f" Lines set aside in the window: {'; '.join(aside)}." if aside else ""
+    if item.match is not None and item.match.rule.is_fallback:
+        return _bucket_note(item, uncovered if not covered else "") + aside_text
+    if not covered:
+        return uncovered
     keys = _keys_seen(item)
     keyed = sorted(k for k in keys if k != "time")
     if item.match is not None:
-        primary = item.match.primary
-        if primary is None:
+        primary, weakest = item.match.primary, item.match.weakest
+        if primary is None or weakest is None:
             return f"Explained by rule {item.match.rule.id} from the client side alone."
         if primary.join_key == "time":
             return (
                 "Joined by time only: no connection_id, trace or user_id ties these lines to the "
                 "test. Tentative; confirm by hand."
+            )
+        if weakest.join_key == "time":
+            return (
+                f"Proven by a line joined on {primary.join_key}, but the {weakest.matched} line "
+                "joins by time only. Tentative; confirm by hand."
             )
         return f"Proven by a line joined on {primary.join_key}."
     if not item.candidates:
@@ -358,6 +407,15 @@ def _note(item: Explained, covered: bool, window_text: str, set_aside: SetAside)
         f"No rule matched. Candidate lines joined on {', '.join(keyed)} are listed below."
         + aside_text
     )
+
+
+def _bucket_note(item: Explained, uncovered: str) -> str:
+    """`Client-side (rule x): <its whys>`: why the failure landed in its bucket, in words."""
+    assert item.match is not None
+    rule = item.match.rule
+    label = BUCKET_LABELS[rule.bucket or ""]
+    whys = " ".join(why.text for why in _whys_for(rule, [item.match.hits], item.failure))
+    return " ".join(part for part in (f"{label} (rule {rule.id}): {whys}", uncovered) if part)
 
 
 def failure_reports(
@@ -380,6 +438,8 @@ def failure_reports(
                 time_exact=failure.time_exact,
                 source=failure.source,
                 cause_id=cause.id if cause else None,
+                bucket=item.bucket,
+                rule_id=item.match.rule.id if item.match else None,
                 confidence=item.confidence,
                 evidence=_ordered_evidence(item),
                 note=_note(

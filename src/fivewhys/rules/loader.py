@@ -116,9 +116,8 @@ def load_rules(dirs: Sequence[Path], *, collect_errors: bool) -> list[Rule]:
     if not dirs:
         sink.add(RuleError("no rule directories given"))
     merged: dict[str, _Parsed] = {}
-    known_ids: set[str] = (
-        set()
-    )  # ids of files that failed too, so references to them are not "unknown"
+    # ids of files that failed too, so references to them are not "unknown"
+    known_ids: set[str] = set()
     for directory in dirs:
         for parsed in _load_dir(Path(directory), sink):
             if parsed.rule_id is not None:
@@ -221,11 +220,26 @@ def _load_file(path: Path) -> tuple[_Parsed, list[RuleError]]:
     try:
         parsed.rule = Rule.model_validate(data)
     except ValidationError as exc:
-        errors = [_rule_error(path, parsed.lines, detail) for detail in exc.errors()]
+        errors = [_rule_error(path, parsed.lines, detail) for detail in _meaningful(exc)]
         errors.sort(key=lambda e: e.line or 0)
         return parsed, errors
     parsed.rule._source = str(path)
+    if parsed.rule.tests is not None and not (path.parent / parsed.rule.tests).is_dir():
+        return parsed, [
+            RuleError(
+                f"tests: no fixture directory {parsed.rule.tests!r} beside this file",
+                path,
+                _line_of(parsed.lines, ("tests",)),
+            )
+        ]
     return parsed, []
+
+
+def _meaningful(exc: ValidationError) -> list[ErrorDetails]:
+    """The errors minus pydantic's echo: a list whose only item failed is also "too short"."""
+    details = exc.errors()
+    item_owners = {tuple(d["loc"][:-1]) for d in details if d["loc"] and type(d["loc"][-1]) is int}
+    return [d for d in details if not (d["type"] == "too_short" and tuple(d["loc"]) in item_owners)]
 
 
 def _yaml_error(path: Path, exc: yaml.MarkedYAMLError) -> RuleError:
@@ -254,7 +268,16 @@ def _check_caused_by(merged: dict[str, _Parsed], known_ids: set[str], sink: _Sin
         assert parsed.rule is not None
         graph[rule_id] = []
         for index, cause in enumerate(parsed.rule.caused_by):
-            if cause in merged:
+            deeper = merged[cause].rule if cause in merged else None
+            if deeper is not None and deeper.is_fallback:
+                sink.add(
+                    RuleError(
+                        f"caused_by: {cause!r} is a fallback rule (bucket), not a cause",
+                        parsed.path,
+                        _line_of(parsed.lines, ("caused_by", index)),
+                    )
+                )
+            elif cause in merged:
                 graph[rule_id].append(cause)
             elif cause not in known_ids:
                 sink.add(

@@ -1,24 +1,62 @@
 """Rule matching: a rule's client selection against a failure, its server selections against
-the failure's candidate lines.
+the failure's candidate lines, and the chain of deeper rules behind a match.
 
-Text predicates run once per distinct (message, template) pair, not once per line: a busy window
-repeats the same few templates, and fuzzy matching is the expensive part.
+Text is matched on masked templates (`ids.mask`): fuzzy patterns are masked too and scored once
+per distinct (pattern, template) pair, then mapped back to every line of that template, because a
+busy window repeats a few templates many times and fuzzy scoring is the expensive part. Substring
+and regex predicates also read the raw message, so a rule may name a literal value (`exit(3)`).
+
+Cause rules are tried in priority order and the first that matches explains the failure; fallback
+rules (`bucket:`) are tried only when no cause rule matches.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from fivewhys.ids import mask
 from fivewhys.logs.frame import SEVERITY_RANK
-from fivewhys.model import Evidence, Failure
+from fivewhys.model import JOIN_KEYS, Evidence, Failure
 from fivewhys.rules.schema import ClientSelection, Rule, ServerSelection
+
+#: exception names that mean the client reached (or failed to reach) the server
+CONNECTION_EXCEPTIONS = frozenset(
+    {
+        "ConnectError",
+        "ConnectTimeout",
+        "ConnectionClosed",
+        "ConnectionClosedError",
+        "ConnectionClosedOK",
+        "ConnectionError",
+        "ConnectionRefusedError",
+        "ConnectionResetError",
+        "HTTPStatusError",
+        "InvalidHandshake",
+        "InvalidMessage",
+        "InvalidStatus",
+        "InvalidStatusCode",
+        "InvalidURI",
+        "NetworkError",
+        "ProtocolError",
+        "ReadError",
+        "RemoteProtocolError",
+        "TimeoutError",
+        "TransportError",
+    }
+)
+
+#: traceback text that shows a server answer even when the failure message does not
+_SERVER_ANSWER = re.compile(
+    r"<Response \[[45]\d\d\b|\b[45]\d\d (?:Internal Server Error|Bad Gateway|Service Unavailable|"
+    r"Gateway Timeout|Forbidden|Unauthorized|Bad Request|Not Found|Too Many Requests)\b"
+)
+_FUZZY_CACHE_LIMIT = 100_000
 
 
 @dataclass(frozen=True)
@@ -28,6 +66,8 @@ class Candidate:
     evidence: Evidence
     #: seconds from the failure's end to the end of the line's interval (request logs: + latency)
     end_offset_s: float
+    #: how long a request log's request lasted, seconds; None for other lines
+    latency_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -36,7 +76,7 @@ class Match:
 
     rule: Rule
     hits: dict[str, tuple[Evidence, ...]]
-    #: text score (0..1) of the best line of the first required selection
+    #: text score (0..1) of the client and the best line of the first selection that hit
     score: float
 
     @property
@@ -44,62 +84,144 @@ class Match:
         """The line that carries the explanation: best line of the first selection that hit."""
         return next(iter(self.hits.values()))[0] if self.hits else None
 
+    @property
+    def weakest(self) -> Evidence | None:
+        """The most weakly joined best line among the required selections (else the primary):
+        a cause is only as well tied to the test as its weakest required line."""
+        lines = [self.hits[name][0] for name in self.rule.required_selections if name in self.hits]
+        if not lines:
+            return self.primary
+        return max(lines, key=lambda line: JOIN_KEYS.index(line.join_key))
 
-def _first_line(text: str) -> str:
-    return text.splitlines()[0] if text else ""
+
+@dataclass(frozen=True)
+class Link:
+    """A deeper rule (`caused_by`) that the logs confirm, with its lines."""
+
+    rule: Rule
+    hits: dict[str, tuple[Evidence, ...]]
+
+    @property
+    def primary(self) -> Evidence:
+        """The line the next level of the chain is scoped by (its revision)."""
+        return next(iter(self.hits.values()))[0]
+
+
+@dataclass(frozen=True)
+class Chain:
+    """How far `caused_by` reaches past a match: confirmed links, then where it stopped."""
+
+    links: tuple[Link, ...] = ()
+    #: the deeper rules of the last rule reached that no line confirms (hypotheses)
+    unconfirmed: tuple[Rule, ...] = ()
+
+
+# --- the client side ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    """One field of a selection held against what was seen, for `rules explain`."""
+
+    field: str
+    wanted: str
+    seen: str
+    ok: bool
+
+
+def network_event(failure: Failure) -> bool:
+    """Did the client see the server or the network (status, close, timeout, connection error)?
+
+    False means the test failed on its own terms (an assertion, a fixture bug): the one kind of
+    failure a server line must not be pinned on without a keyed server error.
+    """
+    event = failure.event
+    if event.close_code is not None or event.http_status is not None or event.timeout:
+        return True
+    if event.exception_type in CONNECTION_EXCEPTIONS:
+        return True
+    return bool(_SERVER_ANSWER.search(failure.message) or _SERVER_ANSWER.search(failure.details))
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return " or ".join(str(v) for v in value)
+    return str(value)
+
+
+def client_checks(selection: ClientSelection, failure: Failure) -> list[Check]:
+    """Every given client field against the failure, in the order of the rule format."""
+    event = failure.event
+    seen: dict[str, Any] = {
+        "exception": event.exception_type,
+        "close_code": event.close_code,
+        "close_direction": event.close_direction,
+        "http_status": event.http_status,
+        "timeout": event.timeout,
+        "network_event": network_event(failure),
+        "outcome": failure.outcome,
+        "phase": failure.phase,
+    }
+    checks: list[Check] = []
+    for name, observed in seen.items():
+        wanted = getattr(selection, name)
+        if wanted is None:
+            continue
+        if name == "exception":
+            ok = observed in {e.rsplit(".", 1)[-1] for e in wanted}
+        elif isinstance(wanted, tuple):
+            ok = observed in wanted
+        else:
+            ok = observed == wanted
+        checks.append(Check(name, _show(wanted), _show(observed), ok))
+    if _has_text(selection):
+        score = text_score(selection, failure.message, failure.signature)
+        checks.append(
+            Check(
+                "message",
+                _describe_text(selection),
+                "no match" if score is None else f"score {score:.2f}",
+                score is not None,
+            )
+        )
+    return checks
 
 
 def client_matches(selection: ClientSelection, failure: Failure) -> float | None:
     """Score (0..1) when every given client field holds for the failure, else None."""
-    event = failure.event
-    if selection.exception is not None:
-        names = {e.rsplit(".", 1)[-1] for e in selection.exception}
-        if event.exception_type not in names:
+    for check in client_checks(selection, failure):
+        if not check.ok:
             return None
-    checks: list[tuple[Any, Any]] = [
-        (selection.close_code, event.close_code),
-        (selection.http_status, event.http_status),
-    ]
-    for wanted, seen in checks:
-        if wanted is not None and seen not in wanted:
-            return None
-    if selection.close_direction is not None and event.close_direction != selection.close_direction:
-        return None
-    if selection.timeout is not None and event.timeout != selection.timeout:
-        return None
     return text_score(selection, failure.message, failure.signature)
 
 
-def text_score(
-    selection: ClientSelection | ServerSelection, message: str, template: str
-) -> float | None:
-    """Score of the message predicates (contains / re / fuzzy, all that are given), or None."""
-    return _text_score_cached(selection, message, template)
+# --- text -----------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=65536)
-def _text_score_cached(
-    selection: ClientSelection | ServerSelection, message: str, template: str
-) -> float | None:
-    score = 1.0
-    lowered = message.lower()
-    if selection.message_contains is not None and not any(
-        needle.lower() in lowered or needle.lower() in template.lower()
-        for needle in selection.message_contains
-    ):
-        return None
+def _has_text(selection: ClientSelection | ServerSelection) -> bool:
+    return any(
+        value is not None
+        for value in (selection.message_contains, selection.message_re, selection.message_fuzzy)
+    )
+
+
+def _describe_text(selection: ClientSelection | ServerSelection) -> str:
+    parts = []
+    if selection.message_contains is not None:
+        parts.append("contains " + " or ".join(repr(n) for n in selection.message_contains))
     if selection.message_re is not None:
-        pattern = _compiled(selection.message_re)
-        if not (pattern.search(message) or pattern.search(template)):
-            return None
+        parts.append(f"matches /{selection.message_re}/")
     if selection.message_fuzzy is not None:
-        ratio = fuzz.partial_ratio(
-            _masked(selection.message_fuzzy).lower(), _first_line(template).lower()
-        )
-        if ratio < selection.threshold:
-            return None
-        score = min(score, ratio / 100.0)
-    return score
+        parts.append(f"resembles {selection.message_fuzzy!r} (>= {selection.threshold:g})")
+    return ", ".join(parts)
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else ""
 
 
 @lru_cache(maxsize=1024)
@@ -108,30 +230,128 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 
 
 @lru_cache(maxsize=1024)
-def _masked(text: str) -> str:
-    return mask(text)
+def _masked_pattern(text: str) -> str:
+    """A fuzzy pattern masked like the templates it is compared with, lower-cased."""
+    return mask(text).lower()
 
 
-def _fields_hold(selection: ServerSelection, line: Evidence) -> bool:
+_FUZZY: dict[tuple[str, str], float] = {}
+
+
+def fuzzy_scores(pattern: str, templates: Iterable[str]) -> dict[str, float]:
+    """partial_ratio (0..100) of the masked pattern against each distinct template's first line.
+
+    Scored once per distinct (pattern, template) for the whole run, in one batch per call.
+    """
+    masked = _masked_pattern(pattern)
+    distinct = set(templates)
+    missing = sorted(t for t in distinct if (masked, t) not in _FUZZY)
+    if missing:
+        if len(_FUZZY) + len(missing) > _FUZZY_CACHE_LIMIT:
+            _FUZZY.clear()
+        choices = [_first_line(t).lower() for t in missing]
+        for _choice, score, index in process.extract(
+            masked, choices, scorer=fuzz.partial_ratio, processor=None, limit=None
+        ):
+            _FUZZY[(masked, missing[index])] = float(score)
+    return {t: _FUZZY[(masked, t)] for t in distinct}
+
+
+@lru_cache(maxsize=65536)
+def _literal_holds(
+    selection: ClientSelection | ServerSelection, message: str, template: str
+) -> bool:
+    """The contains / re predicates, on the raw message or its template (either may hold)."""
+    if selection.message_contains is not None:
+        lowered, masked = message.lower(), template.lower()
+        if not any(
+            needle.lower() in lowered or needle.lower() in masked
+            for needle in selection.message_contains
+        ):
+            return False
+    if selection.message_re is not None:
+        pattern = _compiled(selection.message_re)
+        if not (pattern.search(message) or pattern.search(template)):
+            return False
+    return True
+
+
+def text_score(
+    selection: ClientSelection | ServerSelection,
+    message: str,
+    template: str,
+    fuzzy: Mapping[str, float] | None = None,
+) -> float | None:
+    """Score (0..1) of the message predicates (all that are given), or None when one fails.
+
+    `fuzzy` holds precomputed template scores (from `fuzzy_scores`); without it the one template
+    is scored (and cached) here.
+    """
+    if not _literal_holds(selection, message, template):
+        return None
+    if selection.message_fuzzy is None:
+        return 1.0
+    scores = fuzzy if fuzzy is not None else fuzzy_scores(selection.message_fuzzy, [template])
+    ratio = scores[template]
+    if ratio < selection.threshold:
+        return None
+    return ratio / 100.0
+
+
+# --- the server side ------------------------------------------------------------------------
+
+
+def field_mismatch(selection: ServerSelection, candidate: Candidate) -> str | None:
+    """The first non-text field of the selection the line fails, or None when all hold."""
+    line = candidate.evidence
     severity = line.severity or "DEFAULT"
     if selection.severity is not None and severity not in selection.severity:
-        return False
+        return "severity"
     if selection.severity_min is not None and SEVERITY_RANK.get(severity, 0) < SEVERITY_RANK.get(
         selection.severity_min, 0
     ):
-        return False
+        return "severity|min"
     if selection.kind is not None and line.kind not in selection.kind:
-        return False
+        return "kind"
     if selection.http_status is not None and line.http_status not in selection.http_status:
-        return False
+        return "http_status"
     if selection.http_method is not None and line.http_method not in selection.http_method:
-        return False
-    return selection.http_path_contains is None or any(
+        return "http_method"
+    if selection.http_path_contains is not None and not any(
         part in (line.http_path or "") for part in selection.http_path_contains
+    ):
+        return "http_path|contains"
+    if selection.http_latency_min is not None and (
+        candidate.latency_s is None or candidate.latency_s < selection.http_latency_min
+    ):
+        return "http_latency|min"
+    return None
+
+
+def served_by(candidates: Iterable[Candidate]) -> frozenset[str]:
+    """Instances the test's keyed lines came from: the instances that served it."""
+    return frozenset(
+        c.evidence.instance_id
+        for c in candidates
+        if c.evidence.join_key != "time" and c.evidence.instance_id
     )
 
 
-def _in_time(selection: ServerSelection, candidate: Candidate, slack_s: float) -> bool:
+def other_instance(
+    selection: ServerSelection, candidate: Candidate, served: frozenset[str]
+) -> bool:
+    """A time-only line from an instance other than the ones known to have served the test."""
+    line = candidate.evidence
+    return (
+        selection.same_instance
+        and line.join_key == "time"
+        and bool(served)
+        and line.instance_id is not None
+        and line.instance_id not in served
+    )
+
+
+def in_time(selection: ServerSelection, candidate: Candidate, slack_s: float) -> bool:
     """The line's interval meets [end - before, end + after] around the failure's end."""
     relation = selection.within
     return (
@@ -144,46 +364,116 @@ def select(
     selection: ServerSelection, name: str, candidates: Iterable[Candidate], slack_s: float
 ) -> tuple[Evidence, ...]:
     """Lines that satisfy a server selection, labelled with its name and text score."""
+    candidates = tuple(candidates)
+    served = served_by(candidates) if selection.same_instance else frozenset()
+    eligible = [
+        c
+        for c in candidates
+        if c.evidence.join_key in selection.join
+        and in_time(selection, c, slack_s)
+        and field_mismatch(selection, c) is None
+        and not other_instance(selection, c, served)
+    ]
+    fuzzy = (
+        fuzzy_scores(selection.message_fuzzy, (c.evidence.template for c in eligible))
+        if selection.message_fuzzy is not None
+        else None
+    )
     hits: list[Evidence] = []
-    for candidate in candidates:
+    for candidate in eligible:
         line = candidate.evidence
-        if line.join_key not in selection.join or not _in_time(selection, candidate, slack_s):
-            continue
-        if not _fields_hold(selection, line):
-            continue
-        score = text_score(selection, line.message, line.template)
+        score = text_score(selection, line.message, line.template, fuzzy)
         if score is not None:
             hits.append(line.model_copy(update={"matched": name, "score": round(score, 3)}))
     return tuple(hits)
 
 
-def match_rule(
-    rule: Rule, failure: Failure, candidates: Sequence[Candidate], slack_s: float
-) -> Match | None:
-    """The rule's match on this failure, when its client side and every required selection hold."""
-    client_score = client_matches(rule.client, failure)
-    if client_score is None:
-        return None
+def server_hits(
+    rule: Rule, candidates: Sequence[Candidate], slack_s: float
+) -> dict[str, tuple[Evidence, ...]] | None:
+    """Lines per selection when every required selection hits and no absent one does."""
     hits: dict[str, tuple[Evidence, ...]] = {}
     for name, selection in rule.server.items():
         lines = select(selection, name, candidates, slack_s)
+        if selection.absent:
+            if lines:
+                return None
+            continue
         if lines:
             hits[name] = lines
         elif selection.required:
             return None
+    return hits
+
+
+def match_rule(
+    rule: Rule, failure: Failure, candidates: Sequence[Candidate], slack_s: float
+) -> Match | None:
+    """The rule's match on this failure, when its client side and its server conditions hold."""
+    client_score = client_matches(rule.client, failure)
+    if client_score is None:
+        return None
+    hits = server_hits(rule, candidates, slack_s)
+    if hits is None:
+        return None
     if not hits:
-        # a client-only rule: it explains the failure without any server line
+        # a client-only rule (or absent selections only): no server line to cite
         return Match(rule=rule, hits={}, score=client_score)
     first = next(iter(hits.values()))[0]
     return Match(rule=rule, hits=hits, score=min(client_score, first.score or 1.0))
 
 
+def in_matching_order(rules: Sequence[Rule]) -> list[Rule]:
+    """Cause rules by priority, then fallback rules by priority (stable: ids break ties)."""
+    ordered = sorted(rules, key=lambda rule: (-rule.priority, rule.id))
+    return [r for r in ordered if not r.is_fallback] + [r for r in ordered if r.is_fallback]
+
+
 def match_rules(
     rules: Sequence[Rule], failure: Failure, candidates: Sequence[Candidate], slack_s: float
 ) -> Match | None:
-    """The first rule, in priority order, that explains the failure."""
-    for rule in rules:
+    """The first rule that matches: cause rules first, then fallback rules."""
+    for rule in in_matching_order(rules):
         found = match_rule(rule, failure, candidates, slack_s)
         if found is not None:
             return found
     return None
+
+
+def follow_chain(
+    match: Match,
+    by_id: Mapping[str, Rule],
+    candidates: Sequence[Candidate],
+    slack_s: float,
+) -> Chain:
+    """Walk `caused_by` while the logs confirm a deeper rule; stop at the first level they don't.
+
+    At each level the first deeper rule (in `caused_by` order) whose server conditions hold is
+    taken. Its lines must come from the revision of the line it explains (when both name one):
+    "Redis host not configured" is about the revision that served the failing request.
+    """
+    links: list[Link] = []
+    current = match.rule
+    anchor = match.primary
+    seen = {current.id}
+    while current.caused_by:
+        alternatives = [by_id[i] for i in current.caused_by if i in by_id and i not in seen]
+        scoped = _same_revision(candidates, anchor)
+        found: Link | None = None
+        for deeper in alternatives:
+            hits = server_hits(deeper, scoped, slack_s)
+            if hits:
+                found = Link(rule=deeper, hits=hits)
+                break
+        if found is None:
+            return Chain(links=tuple(links), unconfirmed=tuple(alternatives))
+        links.append(found)
+        seen.add(found.rule.id)
+        current, anchor = found.rule, found.primary
+    return Chain(links=tuple(links))
+
+
+def _same_revision(candidates: Sequence[Candidate], anchor: Evidence | None) -> list[Candidate]:
+    if anchor is None or anchor.revision is None:
+        return list(candidates)
+    return [c for c in candidates if c.evidence.revision in (None, anchor.revision)]

@@ -40,6 +40,14 @@ LogKind = Literal["request", "stdout", "stderr", "system", "audit", "other"]
 
 CloseDirection = Literal["received", "sent"]
 
+Outcome = Literal["failed", "error"]
+"""A failed test (its call raised) or an errored one (its setup or teardown raised)."""
+
+Phase = Literal["setup", "call", "teardown"]
+
+Bucket = Literal["client-side", "server-error"]
+"""Fallback buckets a `bucket:` rule files failures into when no cause rule explains them."""
+
 RULE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 SELECTION_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 DEFAULT_JOIN: tuple[JoinKey, ...] = ("connection_id", "trace", "user_id")
@@ -258,6 +266,9 @@ class ClientSelection(_MessageMatch):
         "close_direction",
         "http_status",
         "timeout",
+        "network_event",
+        "outcome",
+        "phase",
         "message_contains",
         "message_re",
         "message_fuzzy",
@@ -279,6 +290,17 @@ class ClientSelection(_MessageMatch):
     )
     timeout: StrictBool | None = Field(
         default=None, description="whether the failure was (true) or was not (false) a timeout"
+    )
+    network_event: StrictBool | None = Field(
+        default=None,
+        description="whether the client saw the server or the network at all: an HTTP status, "
+        "a close code, a timeout or a connection error (false: an assertion or a test bug)",
+    )
+    outcome: OneOrMany[Outcome] | None = Field(
+        default=None, description="failed (the test body raised) or error (a fixture raised); any"
+    )
+    phase: OneOrMany[Phase] | None = Field(
+        default=None, description="test phase that raised: setup, call, teardown; any"
     )
 
 
@@ -310,6 +332,7 @@ class ServerSelection(_MessageMatch):
         "http_status",
         "http_path_contains",
         "http_method",
+        "http_latency_min",
     )
 
     severity: OneOrManyUpper[Severity] | None = Field(
@@ -330,6 +353,11 @@ class ServerSelection(_MessageMatch):
     http_method: OneOrManyUpper[NonEmptyStr] | None = Field(
         default=None, description="HTTP method(s), e.g. GET; any"
     )
+    http_latency_min: Duration | None = Field(
+        default=None,
+        alias="http_latency|min",
+        description="a request log that lasted at least this long, e.g. 300s",
+    )
     join: OneOrMany[JoinKey] = Field(
         default=DEFAULT_JOIN,
         description="keys a line may be joined by: connection_id, trace, user_id, time",
@@ -341,6 +369,15 @@ class ServerSelection(_MessageMatch):
     required: StrictBool = Field(
         default=True,
         description="false: the selection only corroborates; the rule fires without it",
+    )
+    same_instance: StrictBool = Field(
+        default=False,
+        description="true: a line joined by time only must come from an instance that served "
+        "the test (one its keyed lines came from), when the logs show which",
+    )
+    absent: StrictBool = Field(
+        default=False,
+        description="true: the rule fires only when NO line matches this selection",
     )
 
     @field_validator("severity_min", mode="before")
@@ -354,6 +391,10 @@ class ServerSelection(_MessageMatch):
         """Both would be ambiguous; say which to keep."""
         if self.severity is not None and self.severity_min is not None:
             raise located(("severity|min",), "give either severity or severity|min, not both")
+        if self.absent and not self.required:
+            raise located(
+                ("required",), "an absent selection is a condition: it cannot be optional"
+            )
         return self
 
 
@@ -420,7 +461,18 @@ class Rule(_RuleRecord):
     fix: NonEmptyStr | None = Field(default=None, description="how to fix or confirm the cause")
     references: Many[NonEmptyStr] = Field(default=(), description="links: RFCs, docs, runbooks")
     caused_by: Many[NonEmptyStr] = Field(
-        default=(), description="ids of deeper rules that may explain this rule's evidence"
+        default=(),
+        description="ids of deeper rules that may explain this rule's evidence, tried in order",
+    )
+    bucket: Bucket | None = Field(
+        default=None,
+        description="a fallback rule: tried after every cause rule, it files the failure into "
+        "this bucket (client-side, server-error) instead of giving it a cause",
+    )
+    tests: NonEmptyStr | None = Field(
+        default=None,
+        description="directory of this rule's good*/bad* fixtures, relative to the rule file "
+        "(default: tests/<id>/ beside it)",
     )
 
     _source: str | None = PrivateAttr(default=None)
@@ -433,7 +485,12 @@ class Rule(_RuleRecord):
     @property
     def required_selections(self) -> tuple[str, ...]:
         """Names of the selections that must all match for the rule to fire."""
-        return tuple(name for name, sel in self.server.items() if sel.required)
+        return tuple(name for name, sel in self.server.items() if sel.required and not sel.absent)
+
+    @property
+    def is_fallback(self) -> bool:
+        """A fallback rule files failures into a bucket; it never makes a cause."""
+        return self.bucket is not None
 
     @model_validator(mode="after")
     def _check_references(self) -> Rule:
@@ -446,6 +503,15 @@ class Rule(_RuleRecord):
                     f"{why.evidence!r} is not a server selection of this rule "
                     f"(selections: {known})",
                 )
+            if why.evidence is not None and self.server[why.evidence].absent:
+                raise located(
+                    ("whys", index, "evidence"),
+                    f"{why.evidence!r} is an absent selection: no line of it can be cited",
+                )
+        if self.bucket is not None and self.caused_by:
+            raise located(
+                ("caused_by",), "a fallback rule (bucket) gives no cause, so it has no deeper rule"
+            )
         for index, cause in enumerate(self.caused_by):
             if cause == self.id:
                 raise located(("caused_by", index), f"caused_by cycle: {self.id} -> {self.id}")
