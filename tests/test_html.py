@@ -76,7 +76,7 @@ def test_html_renders_in_headless_chromium(report: Report, tmp_path: Path) -> No
     ).stdout
     for cause in report.causes:
         assert cause.title in dom
-    assert "Unexplained failures" in dom
+    assert "Client-side (the test's own failure)" in dom
     shot = tmp_path / "rca.png"
     subprocess.run(
         [*common, "--window-size=1200,2400", f"--screenshot={shot}", page.as_uri()],
@@ -92,6 +92,6 @@ def test_jira_escapes_markup_and_keeps_blocks_closed(report: Report) -> None:
     assert jira_text("a|b [x] {y} *z* -w- @me") == "a\\|b \\[x\\] \\{y\\} \\*z\\* \\-w\\- \\@me"
     assert noformat("x {noformat} y") == "{noformat}\nx { noformat} y\n{noformat}"
     page = render_jira(report)
-    assert page.startswith("h1. Five whys: 4 failed tests, 3 causes, 1 unexplained\n")
+    assert page.startswith("h1. Five whys: 4 failed tests, 3 causes, 1 client-side\n")
     assert "||Cause||Tests||Confidence||Proven by||Rule||" in page
     assert "\n# *Evidence.*" in page

@@ -167,11 +167,7 @@ def pytest_terminal_summary(
     except (FivewhysError, OSError) as exc:
         terminalreporter.write_line(f"fivewhys: could not analyse: {exc}")
         return
-    unexplained = sum(1 for f in report.failures if f.cause_id is None)
-    terminalreporter.write_line(
-        f"fivewhys: report written to {target}: {len(report.failures)} failure(s), "
-        f"{len(report.causes)} cause(s), {unexplained} unexplained"
-    )
+    terminalreporter.write_line(f"fivewhys: report written to {target}: {report.counts_line()}")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import jinja2
 
-from fivewhys.model import Cause, Report
+from fivewhys.model import NO_CAUSE_BUCKETS, Cause, Report
 from fivewhys.report import text
 from fivewhys.resources import bundled
 
@@ -75,14 +75,11 @@ def environment() -> jinja2.Environment:
 
 def render_html(report: Report) -> str:
     """The report as a single HTML page."""
-    unexplained = [f for f in report.failures if f.cause_id is None]
     rendered = (
         environment()
         .get_template("report.html.j2")
         .render(
-            report=report,
-            unexplained=unexplained,
-            by_test={f.test_id: f for f in report.failures},
+            report=report, buckets=NO_CAUSE_BUCKETS, by_test={f.test_id: f for f in report.failures}
         )
     )
     return rendered.rstrip("\n") + "\n"

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import jinja2
 
-from fivewhys.model import Report
+from fivewhys.model import NO_CAUSE_BUCKETS, Report
 from fivewhys.report import text
 from fivewhys.resources import bundled
 
@@ -47,12 +47,11 @@ def environment() -> jinja2.Environment:
 
 def render_jira(report: Report) -> str:
     """The report as Jira wiki markup."""
-    unexplained = [f for f in report.failures if f.cause_id is None]
     rendered = (
         environment()
         .get_template("report.jira.j2")
         .render(
-            report=report, unexplained=unexplained, by_test={f.test_id: f for f in report.failures}
+            report=report, buckets=NO_CAUSE_BUCKETS, by_test={f.test_id: f for f in report.failures}
         )
     )
     return rendered.rstrip("\n") + "\n"

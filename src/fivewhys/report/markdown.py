@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import jinja2
 
-from fivewhys.model import Report
+from fivewhys.model import NO_CAUSE_BUCKETS, Report
 from fivewhys.report import text
 from fivewhys.resources import bundled
 
@@ -35,15 +35,12 @@ def environment() -> jinja2.Environment:
 
 def render_markdown(report: Report) -> str:
     """The report as GitHub-flavoured Markdown."""
-    causes = {cause.id: cause for cause in report.causes}
-    unexplained = [f for f in report.failures if f.cause_id is None]
     rendered = (
         environment()
         .get_template("report.md.j2")
         .render(
             report=report,
-            causes=causes,
-            unexplained=unexplained,
+            buckets=NO_CAUSE_BUCKETS,
             by_test={f.test_id: f for f in report.failures},
         )
     )
