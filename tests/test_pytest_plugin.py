@@ -100,9 +100,7 @@ def test_analysis_at_session_end_names_the_report(pytester: pytest.Pytester, sui
         "--fivewhys-analyze", "--fivewhys-logs", str(suite), "--fivewhys-report", str(target)
     )
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(
-        [f"fivewhys: report written to {target}: 1 failure(s), 1 cause(s)"]
-    )
+    result.stdout.fnmatch_lines([f"fivewhys: report written to {target}: 1 failure(s), 1 cause(s)"])
     assert json.loads(target.read_text())["causes"][0]["rule_id"] == "ws-factory-validation-1011"
 
 
