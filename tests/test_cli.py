@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 from conftest import REPO
@@ -156,10 +157,22 @@ def test_bad_time_zone_is_a_usage_error() -> None:
     assert "unknown time zone 'Mars/Base'" in result.stderr
 
 
+def _command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths: list[tuple[str, ...]] = []
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            paths += _command_paths(command, (*prefix, name))
+        else:
+            paths.append((*prefix, name))
+    return paths
+
+
 def test_every_command_has_help_and_is_in_the_readme() -> None:
     readme = (REPO / "README.md").read_text()
-    for path in (["analyze"], ["rules", "validate"]):
+    paths = _command_paths(cli)
+    assert len(paths) >= 9
+    for path in paths:
         result = run(*path, "--help")
         assert result.exit_code == 0
         assert "Usage:" in result.stdout
-        assert f"fivewhys {' '.join(path)}" in readme
+        assert f"fivewhys {' '.join(path)}" in readme, path

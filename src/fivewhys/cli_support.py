@@ -1,18 +1,29 @@
-"""What every command shares: errors become one line on stderr and exit code 2."""
+"""What the commands share: option groups, settings and live sources from options, and errors
+as one line on stderr with exit code 2."""
 
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from datetime import timedelta, timezone, tzinfo
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
+from click.core import ParameterSource
 
+from fivewhys.config import Settings, load_settings
 from fivewhys.errors import ExitCode, FivewhysError
+from fivewhys.logs.cache import WindowCache, default_cache_dir
+from fivewhys.logs.frame import SEVERITY_RANK
+from fivewhys.logs.live import ENDPOINT_ENV, LiveSource, check_endpoint
 
 P = ParamSpec("P")
 R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail_cleanly(command: Callable[P, R]) -> Callable[P, R]:
@@ -28,3 +39,157 @@ def fail_cleanly(command: Callable[P, R]) -> Callable[P, R]:
             sys.exit(ExitCode.INPUT_ERROR)
 
     return wrapper
+
+
+_OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
+
+
+class TimeZoneParam(click.ParamType):  # type: ignore[type-arg]
+    """`Europe/Berlin`, `UTC` or `-07:00`: the zone naive JUnit timestamps were written in."""
+
+    name = "zone"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tzinfo):
+            return value
+        text = str(value)
+        if match := _OFFSET.match(text):
+            sign = -1 if match.group(1) == "-" else 1
+            minutes = int(match.group(2)) * 60 + int(match.group(3))
+            return timezone(sign * timedelta(minutes=minutes))
+        try:
+            return ZoneInfo(text)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.fail(f"unknown time zone {text!r} (use a name like Europe/Berlin or -07:00)")
+
+
+def window_options(command: F) -> F:
+    """How results are read and how wide a failure's window is (analyze and pull)."""
+    for option in reversed(
+        [
+            click.option(
+                "--tz", type=TimeZoneParam(), help="Zone of naive JUnit timestamps (default UTC)."
+            ),
+            click.option(
+                "--before", type=float, help="Seconds to look before a test started (default 30)."
+            ),
+            click.option(
+                "--after", type=float, help="Seconds to look after a test failed (default 10)."
+            ),
+            click.option(
+                "--skew", type=float, help="Client/server clock skew allowed, seconds (default 2)."
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def live_options(command: F) -> F:
+    """Where and how to pull logs from Cloud Logging (analyze and pull)."""
+    for option in reversed(
+        [
+            click.option(
+                "--project",
+                envvar="GOOGLE_CLOUD_PROJECT",
+                metavar="PROJECT",
+                help="Google Cloud project to pull logs from (default: $GOOGLE_CLOUD_PROJECT).",
+            ),
+            click.option(
+                "--service",
+                "services",
+                multiple=True,
+                metavar="NAME",
+                help="Cloud Run service whose logs to pull. Repeatable.",
+            ),
+            click.option(
+                "--severity",
+                type=click.Choice(list(SEVERITY_RANK), case_sensitive=False),
+                help="Pull only entries at or above this severity.",
+            ),
+            click.option(
+                "--api-endpoint",
+                "endpoint",
+                envvar=ENDPOINT_ENV,
+                metavar="URL",
+                help="Cloud Logging API endpoint, e.g. an emulator; plain http:// is read "
+                f"anonymously (default: ${ENDPOINT_ENV}, else Google's).",
+            ),
+            click.option(
+                "--rate",
+                type=click.FloatRange(min=0, min_open=True),
+                metavar="PER_SECOND",
+                help="Most API requests per second (default 1; the read quota is 60 a minute).",
+            ),
+            click.option(
+                "--settle",
+                type=click.FloatRange(min=0),
+                metavar="SECONDS",
+                help="Most seconds to wait for Cloud Logging to ingest the newest window "
+                "(default 60).",
+            ),
+            click.option(
+                "--no-cache",
+                is_flag=True,
+                help="Read every window from the API, not from the local cache of pulled windows.",
+            ),
+            click.option(
+                "-v", "--verbose", is_flag=True, help="Progress on stderr even when not a terminal."
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def settings_from(options: dict[str, Any]) -> Settings:
+    """Project settings, with the command line's window pads on top."""
+    settings = load_settings(Path.cwd())
+    pads = {k: options[k] for k in ("before", "after", "skew") if options[k] is not None}
+    window = settings.window.model_copy(update={f"{k}_s": v for k, v in pads.items()})
+    return settings.model_copy(update={"window": window})
+
+
+def asks_for_pull(options: dict[str, Any]) -> bool:
+    """--service or an explicit --project; GOOGLE_CLOUD_PROJECT alone (set in many shells) only
+    supplies the project of a pull asked for."""
+    source = click.get_current_context().get_parameter_source("project")
+    return bool(options["services"]) or source is ParameterSource.COMMANDLINE
+
+
+def live_source_from(settings: Settings, options: dict[str, Any]) -> LiveSource:
+    """The live pull the options describe, checked."""
+    project: str | None = options["project"]
+    services: tuple[str, ...] = options["services"]
+    if not project:
+        raise FivewhysError(
+            "no Google Cloud project: pass --project PROJECT or set GOOGLE_CLOUD_PROJECT"
+        )
+    if not services:
+        raise FivewhysError(
+            "a live pull needs --service NAME: the Cloud Run service(s) the tests ran against"
+        )
+    endpoint = options["endpoint"]
+    if endpoint:
+        try:
+            endpoint = check_endpoint(endpoint)
+        except ValueError as exc:
+            raise FivewhysError(f"--api-endpoint: {exc}") from None
+    overrides = {"requests_per_s": options["rate"], "settle_s": options["settle"]}
+    logging = settings.logging.model_copy(
+        update={k: v for k, v in overrides.items() if v is not None}
+    )
+    verbose = options["verbose"] or sys.stderr.isatty()
+    return LiveSource(
+        project=project,
+        services=tuple(dict.fromkeys(services)),
+        severity=options["severity"].upper() if options["severity"] else None,
+        endpoint=endpoint or None,
+        settings=logging,
+        cache=None if options["no_cache"] else WindowCache(default_cache_dir()),
+        progress=say if verbose else None,
+    )
+
+
+def say(line: str) -> None:
+    click.echo(line, err=True)

@@ -12,8 +12,12 @@ class ExitCode(IntEnum):
     OK = 0
     #: `rules test`: a rule failed one of its fixtures
     RULE_TESTS_FAILED = 1
+    #: `ci --fail-on-unexplained`: a failure has no cause and is not the test's own
+    UNEXPLAINED_FAILURES = 1
     #: a usage problem or bad input (file, rule, option): nothing trustworthy was written
     INPUT_ERROR = 2
+    #: `ci --strict`: the logs could not be read, or not all of them
+    LOGS_INCOMPLETE = 3
 
 
 class FivewhysError(Exception):

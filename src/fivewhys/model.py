@@ -133,6 +133,9 @@ class FailureReport(Record):
     finished_at: datetime
     time_exact: bool
     source: str
+    #: the test's file and 1-based line, for annotations (when the results name them)
+    test_file: str | None = None
+    test_line: int | None = None
     cause_id: str | None
     #: where the failure landed: a cause, a fallback bucket, or nowhere (unexplained)
     bucket: Bucket = "unexplained"
@@ -163,6 +166,8 @@ class Cause(Record):
     timeline: tuple[TimelineEvent, ...]
     fix: str | None = None
     references: tuple[str, ...] = ()
+    #: across runs (with --history): new, recurring since when, or back after a fix
+    history: str | None = None
 
 
 class Window(Record):
@@ -260,6 +265,8 @@ class Report(Record):
     log_entries: int
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    #: why no log could be read at all, when the run went on without logs (`fivewhys ci`)
+    logs_unread: str | None = None
 
     def without_cause(self) -> dict[str, list[FailureReport]]:
         """Failures no cause explains, by bucket (report order), empty buckets left out."""

@@ -19,6 +19,7 @@ import polars as pl
 from fivewhys import __version__
 from fivewhys.config import Settings
 from fivewhys.correlate import correlate, failure_window
+from fivewhys.errors import FivewhysError
 from fivewhys.ids import IdPatterns
 from fivewhys.logs.bundle import BundleMeta, write_bundle
 from fivewhys.logs.files import LogRead, read_log_files
@@ -37,6 +38,8 @@ from fivewhys.model import (
     WindowStatus,
 )
 from fivewhys.redact import redact_report
+from fivewhys.report.html import render_html
+from fivewhys.report.jira import render_jira
 from fivewhys.report.json import render_json
 from fivewhys.report.markdown import render_markdown
 from fivewhys.report.text import utc
@@ -54,9 +57,21 @@ class OutputFormat(StrEnum):
 
     MARKDOWN = "md"
     JSON = "json"
+    HTML = "html"
 
 
-RENDERERS = {OutputFormat.MARKDOWN: render_markdown, OutputFormat.JSON: render_json}
+class Flavor(StrEnum):
+    """Which markup `md` means: GitHub-flavoured Markdown, or Jira wiki markup for tickets."""
+
+    GFM = "gfm"
+    JIRA = "jira"
+
+
+RENDERERS = {
+    OutputFormat.MARKDOWN: render_markdown,
+    OutputFormat.JSON: render_json,
+    OutputFormat.HTML: render_html,
+}
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,8 @@ class Analysis:
     live: LiveSource | None = None
     #: keep what was pulled as a bundle here
     save_logs: Path | None = None
+    #: when the logs cannot be read at all, report without them instead of stopping (CI)
+    tolerate_unreadable_logs: bool = False
 
 
 def analyze(analysis: Analysis) -> Report:
@@ -81,8 +98,15 @@ def analyze(analysis: Analysis) -> Report:
     results = read_results(analysis.results, tz=analysis.tz, patterns=patterns)
     rules = load_rules([bundled_rules_dir(), *analysis.rule_dirs], collect_errors=False)
     failures = results.failures
-    logs = _read_logs(analysis, failures, patterns)
-    if analysis.save_logs is not None:
+    logs_unread: str | None = None
+    try:
+        logs = _read_logs(analysis, failures, patterns)
+    except FivewhysError as exc:
+        if not analysis.tolerate_unreadable_logs:
+            raise
+        logs_unread = str(exc)
+        logs = LogRead(frame=empty_logframe(), sources=[], skipped={}, warnings=[], mapped={})
+    if analysis.save_logs is not None and logs.pulls:
         save_bundle(analysis.save_logs, logs)
     pulls = logs.pulls
     project = pulls[0].project if pulls else _project(logs.frame)
@@ -104,6 +128,11 @@ def analyze(analysis: Analysis) -> Report:
     notes = [*results.notes, *_log_notes(logs), *_pull_notes(pulls, per_window)]
     if not analysis.logs and analysis.live is None:
         notes.append("No logs were given (--logs): no failure can be proven from the server side.")
+    if logs_unread is not None:
+        notes.append(
+            f"The logs could not be read ({logs_unread}): no failure can be proven from the "
+            "server side."
+        )
     report = Report(
         schema_version=SCHEMA_VERSION,
         tool_version=__version__,
@@ -124,6 +153,7 @@ def analyze(analysis: Analysis) -> Report:
         log_entries=logs.frame.height,
         notes=tuple(notes),
         warnings=(*results.warnings, *logs.warnings),
+        logs_unread=logs_unread,
     )
     return redact_report(report)
 
@@ -162,7 +192,17 @@ def save_bundle(path: Path, logs: LogRead) -> BundleMeta:
     return meta
 
 
-def render(report: Report, output_format: OutputFormat) -> str:
+def format_for(path: Path | None) -> OutputFormat:
+    """The format an output file's extension asks for; Markdown otherwise."""
+    suffix = path.suffix.lstrip(".").lower() if path else ""
+    by_suffix = {"json": OutputFormat.JSON, "html": OutputFormat.HTML, "htm": OutputFormat.HTML}
+    return by_suffix.get(suffix, OutputFormat.MARKDOWN)
+
+
+def render(report: Report, output_format: OutputFormat, flavor: Flavor = Flavor.GFM) -> str:
+    """The report as text in one format (and, for Markdown, one flavor)."""
+    if output_format is OutputFormat.MARKDOWN and flavor is Flavor.JIRA:
+        return render_jira(report)
     return RENDERERS[output_format](report)
 
 

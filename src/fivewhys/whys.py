@@ -437,6 +437,8 @@ def failure_reports(
                 finished_at=failure.finished_at,
                 time_exact=failure.time_exact,
                 source=failure.source,
+                test_file=failure.test_file or failure.test_id.split("::")[0],
+                test_line=failure.test_line,
                 cause_id=cause.id if cause else None,
                 bucket=item.bucket,
                 rule_id=item.match.rule.id if item.match else None,
