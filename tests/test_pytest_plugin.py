@@ -7,9 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+from fake_logging import FakeLogging, fake_logging
 
 from fivewhys.pipeline import Analysis, analyze
 from fivewhys.results import read_results
+
+__all__ = ["fake_logging"]  # the fixture, used by name
 
 INNER_TEST = """
 import json
@@ -106,7 +109,9 @@ def test_analysis_at_session_end_names_the_report(pytester: pytest.Pytester, sui
 
 def test_analysis_needs_logs(pytester: pytest.Pytester, suite: Path) -> None:
     result = pytester.runpytest("--fivewhys-analyze")
-    result.stdout.fnmatch_lines(["fivewhys: no --fivewhys-logs given, nothing to analyse"])
+    result.stdout.fnmatch_lines(
+        ["fivewhys: give --fivewhys-logs or --fivewhys-service, nothing to analyse"]
+    )
 
 
 def test_fixture_records_ids_and_gives_trace_headers(pytester: pytest.Pytester) -> None:
@@ -133,3 +138,35 @@ def test_off_unless_asked(pytester: pytest.Pytester, suite: Path) -> None:
     junit = pytester.path / "junit.xml"
     pytester.runpytest("--junitxml", str(junit))
     assert "fivewhys.start" not in junit.read_text()
+
+
+def test_analysis_pulls_live_logs_for_the_failure_windows(
+    pytester: pytest.Pytester,
+    suite: Path,
+    fake_logging: FakeLogging,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    target = pytester.path / "rca.md"
+    # the project's settings reach the plugin: no waiting for ingestion against the fake
+    pytester.makepyprojecttoml("[tool.fivewhys.logging]\nsettle_s = 0\n")
+    monkeypatch.setenv("FIVEWHYS_CACHE_DIR", str(pytester.path / "cache"))
+    monkeypatch.setenv("FIVEWHYS_LOGGING_ENDPOINT", fake_logging.url)
+
+    def serve_what_the_suite_logged(text: str) -> None:
+        # the inner test writes its log lines while it runs; serve them as Cloud Logging would
+        fake_logging.load([json.loads(line) for line in suite.read_text().splitlines()])
+        return None
+
+    fake_logging.fault_for = serve_what_the_suite_logged
+    result = pytester.runpytest(
+        "--fivewhys-analyze",
+        "--fivewhys-project",
+        "p",
+        "--fivewhys-service",
+        "chat-backend",
+        "--fivewhys-report",
+        str(target),
+    )
+    result.stdout.fnmatch_lines([f"fivewhys: report written to {target}: 1 failure(s), 1 cause(s)"])
+    assert "proven by connection\\_id" in target.read_text()
+    assert len(fake_logging.requests) >= 1

@@ -10,6 +10,7 @@ pytest-reportlog-shaped JSONL that `fivewhys analyze` reads. Off unless asked. H
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,7 +38,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--fivewhys-analyze",
         action="store_true",
-        help="when tests failed, analyse them at the end of the session (needs --fivewhys-logs)",
+        help="when tests failed, analyse them at the end of the session "
+        "(with --fivewhys-logs or --fivewhys-service)",
     )
     group.addoption(
         "--fivewhys-logs",
@@ -45,6 +47,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         metavar="GLOB",
         help="Cloud Logging entries for the analysis (gcloud JSON or NDJSON); repeatable",
+    )
+    group.addoption(
+        "--fivewhys-project",
+        metavar="PROJECT",
+        help="pull the failure windows' logs from this project (or $GOOGLE_CLOUD_PROJECT)",
+    )
+    group.addoption(
+        "--fivewhys-service",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="Cloud Run service whose logs to pull; repeatable",
     )
     group.addoption(
         "--fivewhys-report",
@@ -152,22 +166,47 @@ def pytest_terminal_summary(
     sidecar = _sidecar_path(config)
     assert sidecar is not None
     logs = list(config.getoption("fivewhys_logs"))
+    services = tuple(config.getoption("fivewhys_service"))
     terminalreporter.section("fivewhys")
-    if not logs:
-        terminalreporter.write_line("fivewhys: no --fivewhys-logs given, nothing to analyse")
+    if not logs and not services:
+        terminalreporter.write_line(
+            "fivewhys: give --fivewhys-logs or --fivewhys-service, nothing to analyse"
+        )
         return
+    from fivewhys.cli_support import live_source_from
+    from fivewhys.config import load_settings
     from fivewhys.errors import FivewhysError
-    from fivewhys.pipeline import Analysis, OutputFormat, analyze, render
+    from fivewhys.pipeline import Analysis, analyze, format_for, render
 
     target = Path(config.getoption("fivewhys_report"))
     try:
-        report = analyze(Analysis(results=[sidecar], logs=logs))
-        fmt = OutputFormat.JSON if target.suffix == ".json" else OutputFormat.MARKDOWN
-        target.write_text(render(report, fmt), encoding="utf-8")
+        settings = load_settings(config.rootpath)
+        live = None
+        if services:
+            project = config.getoption("fivewhys_project") or os.environ.get("GOOGLE_CLOUD_PROJECT")
+            live = live_source_from(settings, _live_options(project, services))
+        report = analyze(Analysis(results=[sidecar], logs=logs, settings=settings, live=live))
+        target.write_text(render(report, format_for(target)), encoding="utf-8")
     except (FivewhysError, OSError) as exc:
         terminalreporter.write_line(f"fivewhys: could not analyse: {exc}")
         return
     terminalreporter.write_line(f"fivewhys: report written to {target}: {report.counts_line()}")
+
+
+def _live_options(project: str | None, services: tuple[str, ...]) -> dict[str, Any]:
+    """A live pull as `fivewhys analyze --project --service` would make it, CLI defaults."""
+    from fivewhys.logs.live import ENDPOINT_ENV
+
+    return {
+        "project": project,
+        "services": services,
+        "severity": None,
+        "endpoint": os.environ.get(ENDPOINT_ENV),
+        "rate": None,
+        "settle": None,
+        "no_cache": False,
+        "verbose": False,
+    }
 
 
 @dataclass(frozen=True)
