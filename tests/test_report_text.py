@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import at
 
 from fivewhys.logs.query import build_filter, coalesce, explorer_link, gcloud_command
@@ -74,3 +75,22 @@ def test_explorer_link_opens_the_entry() -> None:
         ";endTime=2025-09-07T15:01:00.000000Z?project=acme"
     )
     assert explorer_link(None, "abc123", at(0)) is None
+
+
+def test_long_evidence_is_shown_whole_in_a_collapsed_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from conftest import REPO
+    from test_golden import _example_analysis
+
+    monkeypatch.chdir(REPO)
+    from fivewhys.pipeline import OutputFormat, analyze, render
+
+    report = analyze(_example_analysis())
+    traceback = "Traceback (most recent call last):\n  File \"app.py\", line 3\nKeyError: 'x'"
+    first = report.causes[0]
+    long_line = first.evidence[0].model_copy(update={"message": traceback})
+    causes = (first.model_copy(update={"evidence": (long_line, *first.evidence[1:])}),)
+    text = render(report.model_copy(update={"causes": causes}), OutputFormat.MARKDOWN)
+    assert "<details><summary>Full text of 1 long line</summary>" in text
+    assert f"```text\n{traceback}\n```" in text

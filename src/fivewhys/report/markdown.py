@@ -26,6 +26,7 @@ def environment() -> jinja2.Environment:
         code=text.code,
         cell=text.cell,
         fence=text.fence,
+        long_lines=text.long_lines,
         prose=text.prose,
         utc=text.utc,
         offset=text.offset,

@@ -7,7 +7,10 @@ Log text goes into code spans and fences, where GitHub and Jira render nothing: 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
+
+from fivewhys.model import Evidence
 
 _BACKTICKS = re.compile(r"`+")
 _PROSE_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|@!~])")
@@ -32,6 +35,11 @@ def code(text: str, limit: int = 160) -> str:
 def cell(text: str, limit: int = 160) -> str:
     """A code span fit for a GFM table cell: pipes escaped even inside code."""
     return code(text, limit).replace("|", "\\|")
+
+
+def long_lines(lines: Iterable[Evidence], limit: int = 160) -> list[Evidence]:
+    """Evidence whose message a table cell cuts: shown whole in a collapsed block."""
+    return [line for line in lines if "\n" in line.message.strip() or len(line.message) > limit]
 
 
 def fence(text: str, info: str = "text") -> str:
