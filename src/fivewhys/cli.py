@@ -13,8 +13,11 @@ from fivewhys.cli_rules import rules_group
 from fivewhys.cli_support import (
     asks_for_pull,
     fail_cleanly,
+    flavor_option,
     live_options,
     live_source_from,
+    logs_option,
+    rules_option,
     settings_from,
     window_options,
 )
@@ -39,14 +42,7 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
-    "--logs",
-    "logs",
-    multiple=True,
-    metavar="PATH_OR_GLOB",
-    help="Cloud Logging entries: `gcloud logging read --format=json` output, NDJSON sink "
-    "files, or a bundle from `fivewhys pull`. Repeatable; globs allowed.",
-)
+@logs_option
 @click.option(
     "-o",
     "--output",
@@ -59,20 +55,8 @@ def cli() -> None:
     type=click.Choice([f.value for f in OutputFormat]),
     help="Report format (default: from the output's extension, else md).",
 )
-@click.option(
-    "--flavor",
-    type=click.Choice([f.value for f in Flavor]),
-    default=Flavor.GFM.value,
-    show_default=True,
-    help="Markup of the md format: GitHub-flavoured Markdown or Jira wiki markup.",
-)
-@click.option(
-    "--rules",
-    "rule_dirs",
-    multiple=True,
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Extra rule directory; its rules add to (and override by id) the bundled ones.",
-)
+@flavor_option
+@rules_option
 @window_options
 @live_options
 @click.option(

@@ -16,8 +16,11 @@ from fivewhys.ci import exit_code, github_annotations, logs_incomplete, step_sum
 from fivewhys.cli_support import (
     asks_for_pull,
     fail_cleanly,
+    flavor_option,
     live_options,
     live_source_from,
+    logs_option,
+    rules_option,
     settings_from,
     window_options,
 )
@@ -36,26 +39,14 @@ SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
     type=click.Path(path_type=Path, file_okay=False),
     help="Directory for rca.md, rca.json, rca.html and (when pulled) logs.parquet.",
 )
-@click.option("--logs", multiple=True, metavar="PATH_OR_GLOB", help="Log files instead of a pull.")
-@click.option(
-    "--rules",
-    "rule_dirs",
-    multiple=True,
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Extra rule directory (adds to, and overrides by id, the bundled rules).",
-)
+@logs_option
+@rules_option
 @click.option(
     "--history",
     type=click.Path(path_type=Path, file_okay=False),
     help="Keep each run's JSON here and say which causes are new, recurring or back.",
 )
-@click.option(
-    "--flavor",
-    type=click.Choice([f.value for f in Flavor]),
-    default=Flavor.GFM.value,
-    show_default=True,
-    help="Markup of rca.md: GitHub-flavoured Markdown or Jira wiki markup.",
-)
+@flavor_option
 @click.option("--strict", is_flag=True, help="Exit 3 when the logs could not all be read.")
 @click.option(
     "--fail-on-unexplained",

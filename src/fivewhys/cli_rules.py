@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import click
 
-from fivewhys.cli_support import fail_cleanly
+from fivewhys.cli_support import fail_cleanly, logs_option, rules_option
 from fivewhys.config import load_settings
 from fivewhys.errors import ExitCode, FivewhysError
 from fivewhys.rules.explain import explain_rule, render_rule_report
@@ -34,20 +34,8 @@ def _run_inputs(command: F) -> F:
                 type=click.Path(path_type=Path, dir_okay=False),
                 help="JUnit XML, pytest-reportlog or pytest-json-report file. Repeatable.",
             ),
-            click.option(
-                "--logs",
-                "logs",
-                multiple=True,
-                metavar="PATH_OR_GLOB",
-                help="Cloud Logging entries (gcloud JSON or NDJSON). Repeatable; globs allowed.",
-            ),
-            click.option(
-                "--rules",
-                "rule_dirs",
-                multiple=True,
-                type=click.Path(path_type=Path, file_okay=False),
-                help="Extra rule directory (adds to and overrides the bundled rules by id).",
-            ),
+            logs_option,
+            rules_option,
         )
     ):
         command = decorator(command)

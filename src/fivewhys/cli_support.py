@@ -20,6 +20,7 @@ from fivewhys.errors import ExitCode, FivewhysError
 from fivewhys.logs.cache import WindowCache, default_cache_dir
 from fivewhys.logs.frame import SEVERITY_RANK
 from fivewhys.logs.live import ENDPOINT_ENV, LiveSource, check_endpoint
+from fivewhys.pipeline import Flavor
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -193,3 +194,33 @@ def live_source_from(settings: Settings, options: dict[str, Any]) -> LiveSource:
 
 def say(line: str) -> None:
     click.echo(line, err=True)
+
+
+logs_option = click.option(
+    "--logs",
+    "logs",
+    multiple=True,
+    metavar="PATH_OR_GLOB",
+    help="Cloud Logging entries: `gcloud logging read --format=json` output, NDJSON sink "
+    "files, or a bundle from `fivewhys pull`. Repeatable; globs allowed.",
+)
+"""Log files to read (analyze, ci, rules explain/suggest)."""
+
+rules_option = click.option(
+    "--rules",
+    "rule_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Extra rule directory; its rules add to (and override by id) the bundled ones.",
+)
+"""Project rule directories on top of the bundled library."""
+
+
+flavor_option = click.option(
+    "--flavor",
+    type=click.Choice([f.value for f in Flavor]),
+    default=Flavor.GFM.value,
+    show_default=True,
+    help="Markup of Markdown output: GitHub-flavoured Markdown or Jira wiki markup.",
+)
+"""Which markup Markdown output uses (analyze, ci)."""
