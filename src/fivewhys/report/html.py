@@ -8,9 +8,9 @@ from functools import lru_cache
 
 import jinja2
 
-from fivewhys.model import NO_CAUSE_BUCKETS, Cause, Report
+from fivewhys.model import Cause, Report
 from fivewhys.report import text
-from fivewhys.resources import bundled
+from fivewhys.report.environment import render_report, template_environment
 
 #: SVG geometry: the axis runs from LEFT to WIDTH - RIGHT
 WIDTH, LEFT, RIGHT = 880, 90, 30
@@ -61,25 +61,11 @@ def timeline_marks(cause: Cause) -> list[Mark]:
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """Built once; autoescaping on, since log text is untrusted."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(bundled("templates")),
-        undefined=jinja2.StrictUndefined,
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(utc=text.utc, offset=text.offset)
+    env = template_environment(autoescape=True, filters={"utc": text.utc, "offset": text.offset})
     env.globals.update(timeline_marks=timeline_marks, WIDTH=WIDTH, LEFT=LEFT, LANE_Y=LANE_Y)
     return env
 
 
 def render_html(report: Report) -> str:
     """The report as a single HTML page."""
-    rendered = (
-        environment()
-        .get_template("report.html.j2")
-        .render(
-            report=report, buckets=NO_CAUSE_BUCKETS, by_test={f.test_id: f for f in report.failures}
-        )
-    )
-    return rendered.rstrip("\n") + "\n"
+    return render_report(environment(), "report.html.j2", report)

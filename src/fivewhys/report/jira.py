@@ -11,9 +11,9 @@ from functools import lru_cache
 
 import jinja2
 
-from fivewhys.model import NO_CAUSE_BUCKETS, Report
+from fivewhys.model import Report
 from fivewhys.report import text
-from fivewhys.resources import bundled
+from fivewhys.report.environment import render_report, template_environment
 
 _SPECIAL = re.compile(r"([\\{}\[\]|*_+^~#!?@-])")
 
@@ -34,24 +34,13 @@ def noformat(value: str) -> str:
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(bundled("templates")),
-        undefined=jinja2.StrictUndefined,
+    """Built once: wiki markup escaped by our filters."""
+    return template_environment(
         autoescape=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
+        filters={"jt": jira_text, "noformat": noformat, "utc": text.utc, "offset": text.offset},
     )
-    env.filters.update(jt=jira_text, noformat=noformat, utc=text.utc, offset=text.offset)
-    return env
 
 
 def render_jira(report: Report) -> str:
     """The report as Jira wiki markup."""
-    rendered = (
-        environment()
-        .get_template("report.jira.j2")
-        .render(
-            report=report, buckets=NO_CAUSE_BUCKETS, by_test={f.test_id: f for f in report.failures}
-        )
-    )
-    return rendered.rstrip("\n") + "\n"
+    return render_report(environment(), "report.jira.j2", report)
