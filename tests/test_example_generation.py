@@ -16,6 +16,8 @@ from typing import Any
 
 from defusedxml import ElementTree
 
+from fivewhys.pipeline import Analysis, analyze
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 E2E = "examples/e2e/"
@@ -140,7 +142,29 @@ def test_generate_produces_consistent_demo_data(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     _check_outputs(tmp_path)
+    _check_attribution(tmp_path)
+
+
+def _check_attribution(out: Path) -> None:
+    """A fresh run is analysed right: each server-caused failure has its true line first."""
+    truth = json.loads((out / "truth.json").read_text())
+    report = analyze(
+        Analysis(
+            results=[out / "results" / "report-log.jsonl"],
+            logs=[str(out / "logs" / "gcloud-read.json")],
+        )
+    )
+    rules = {cause.id: cause.rule_id for cause in report.causes}
+    for failure in report.failures:
+        expected = truth[failure.test_id]
+        if expected["rule"] is None:
+            assert failure.cause_id is None and failure.bucket == "client-side"
+            continue
+        assert failure.cause_id is not None, failure.test_id
+        assert rules[failure.cause_id] == expected["rule"]
+        assert failure.evidence[0].insert_id == expected["insert_id"]
 
 
 def test_committed_demo_data_is_consistent() -> None:
     _check_outputs(EXAMPLES)
+    _check_attribution(EXAMPLES)
