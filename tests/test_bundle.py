@@ -71,6 +71,23 @@ def test_a_bundle_reads_back_into_the_same_report(
     assert len(offline.causes) == 3
 
 
+def test_a_bundle_keeps_no_secret_and_still_reads_back_the_same(
+    fake_logging: FakeLogging, tmp_path: Path
+) -> None:
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c3ItMSJ9.c2lnbmF0dXJlLXZhbHVl"
+    entries = read_ndjson(SINK)
+    for entry in entries:
+        if "jsonPayload" in entry:
+            entry["jsonPayload"]["message"] += f" Authorization: Bearer {token}"
+    fake_logging.load(entries)
+    bundle = tmp_path / "logs.parquet"
+    live = _analyze_live(fake_logging, bundle)
+    frame = read_bundle(str(bundle))[0]
+    assert not frame.filter(pl.col("raw").str.contains(token, literal=True)).height
+    assert frame.filter(pl.col("message").str.contains("[REDACTED]", literal=True)).height
+    assert render(_analyze_bundle(bundle), OutputFormat.JSON) == render(live, OutputFormat.JSON)
+
+
 def test_a_bundle_with_a_missing_window_still_says_so(
     fake_logging: FakeLogging, tmp_path: Path
 ) -> None:

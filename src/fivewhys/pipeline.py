@@ -6,6 +6,7 @@ windows; a pull can be kept as a bundle, which later reads back into the same re
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -37,7 +38,7 @@ from fivewhys.model import (
     WindowQuery,
     WindowStatus,
 )
-from fivewhys.redact import redact_report
+from fivewhys.redact import redact_frame, redact_report
 from fivewhys.report.html import render_html
 from fivewhys.report.jira import render_jira
 from fivewhys.report.json import render_json
@@ -107,6 +108,8 @@ def analyze(analysis: Analysis) -> Report:
         logs_unread = str(exc)
         logs = LogRead(frame=empty_logframe(), sources=[], skipped={}, warnings=[], mapped={})
     if analysis.save_logs is not None and logs.pulls:
+        # analyse what the bundle keeps, so re-reading it later gives the same report
+        logs = dataclasses.replace(logs, frame=redact_frame(logs.frame))
         save_bundle(analysis.save_logs, logs)
     pulls = logs.pulls
     project = pulls[0].project if pulls else _project(logs.frame)
@@ -174,7 +177,8 @@ def pull(
 
 
 def save_bundle(path: Path, logs: LogRead) -> BundleMeta:
-    """Write pulled logs as a bundle; only a single pull has the metadata a bundle needs."""
+    """Write pulled logs as a bundle, secrets redacted; only a single pull has the metadata a
+    bundle needs."""
     if len(logs.pulls) != 1:
         raise ValueError("a bundle holds exactly one pull from Cloud Logging")
     pulled = logs.pulls[0]
@@ -188,7 +192,7 @@ def save_bundle(path: Path, logs: LogRead) -> BundleMeta:
         mapped=logs.mapped,
         warnings=tuple(logs.warnings),
     )
-    write_bundle(path, logs.frame, meta)
+    write_bundle(path, redact_frame(logs.frame), meta)
     return meta
 
 

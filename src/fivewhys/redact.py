@@ -9,6 +9,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import polars as pl
+
 from fivewhys.model import Report
 
 MARK = "[REDACTED]"
@@ -48,6 +50,17 @@ def redact_text(text: str) -> str:
     for pattern, replacement in _RULES:
         text = pattern.sub(replacement, text)
     return text
+
+
+#: LogFrame columns that hold free text a secret can hide in
+TEXT_COLUMNS = ("message", "template", "raw")
+
+
+def redact_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """A LogFrame whose free-text columns are redacted: what a bundle on disk may hold."""
+    return frame.with_columns(
+        pl.col(column).map_elements(redact_text, return_dtype=pl.String) for column in TEXT_COLUMNS
+    )
 
 
 def _walk(value: Any) -> Any:
