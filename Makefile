@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint regenerate-example regenerate-scenario update-golden rules-schema
+.PHONY: demo test lint bench regenerate-example regenerate-scenario update-golden rules-schema
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -22,12 +22,16 @@ demo: $(VENV)/.installed
 	@echo "Report: out/rca.md (JSON: out/rca.json)"
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check src tests examples
-	$(BIN)/ruff format --check src tests examples
+	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff format --check src tests examples bench
 	$(BIN)/mypy
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The benchmark at a million log lines (bench/RESULTS.md); generates its data into bench/out/.
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench.run
 
 # Re-run the example app and its e2e suite, and rewrite the committed results and logs.
 regenerate-example: $(VENV)/.installed

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import random
+
+import polars as pl
+import pytest
 from conftest import at, make_failure, make_frame
 
 from fivewhys.config import WindowSettings
-from fivewhys.correlate import correlate
+from fivewhys.correlate import correlate, failure_window
 
 SETTINGS = WindowSettings(before_s=5, after_s=5, skew_s=1)
 
@@ -141,3 +145,130 @@ def test_failure_with_no_line_in_its_window_is_not_covered() -> None:
     assert result.covered == [False]
     assert result.windows[0].start == at(1000.0 - 6)
     assert result.windows[0].end == at(1001.0 + 6)
+
+
+# --- the joins against a direct reading of the ladder --------------------------------------------
+
+MESSAGES = (
+    "websockets.exceptions.ConnectionClosedError: received 1011 (internal error) Internal error",
+    "websockets.exceptions.InvalidStatus: server rejected WebSocket connection: HTTP 403",
+    "httpx.HTTPStatusError: Server error '500 Internal Server Error' for url 'https://h/api/x'",
+    "AssertionError: assert 1 == 2",
+)
+
+
+def _ladder(failures, frame, keep):  # type: ignore[no-untyped-def]
+    """Every (failure, line) pair labelled one by one: what correlate must equal."""
+    lines = frame.to_dicts()
+    owned = {
+        kind: {i for f in failures for i in getattr(f.ids, kind)}
+        for kind in ("connection_ids", "traces", "user_ids")
+    }
+    columns = {"connection_ids": "connection_id", "traces": "trace", "user_ids": "user_id"}
+    chosen, aside, covered = [], [], []
+    for index, failure in enumerate(failures):
+        window = failure_window(failure, SETTINGS)
+        event = failure.event
+        rows, other, contradicting, seen = [], 0, 0, 0
+        for line in lines:
+            if line["end_time"] < window.start or line["timestamp"] > window.end:
+                continue
+            seen += 1
+            mine, foreign = {}, {}
+            for kind, column in columns.items():
+                value, own = line[column], getattr(failure.ids, kind)
+                mine[kind] = value is not None and value in own
+                foreign[kind] = (
+                    value is not None and not mine[kind] and (bool(own) or value in owned[kind])
+                )
+            if mine["connection_ids"]:
+                key = "connection_id"
+            elif mine["traces"] and not foreign["connection_ids"]:
+                key = "trace"
+            elif mine["user_ids"] and not foreign["connection_ids"] and not foreign["traces"]:
+                key = "user_id"
+            elif not any(foreign.values()):
+                key = "time"
+            else:
+                other += 1
+                continue
+            status, path = line["http_status"], line["http_path"]
+            if (
+                key == "time"
+                and status is not None
+                and event.http_status is not None
+                and status != event.http_status
+                and (event.url_path is None or path is None or path == event.url_path)
+            ):
+                contradicting += 1
+                continue
+            offset = (line["timestamp"] - failure.finished_at).total_seconds()
+            hint = 2 * (event.url_path is not None and path == event.url_path)
+            hint += 2 * (status is not None and status == event.http_status)
+            hint += line["severity"] in ("WARNING", "ERROR", "CRITICAL")
+            hint += line["kind"] in ("system", "stderr")
+            if event.url_path is not None and path is None:
+                hint = 0  # the hint expression is null then, and null counts as 0
+            rank = ["connection_id", "trace", "user_id", "time"].index(key)
+            rows.append((rank, -hint, abs(offset), line["insert_id"], key))
+        rows.sort()
+        rows = [r for r in rows if r[4] != "time"] + [r for r in rows if r[4] == "time"][:keep]
+        chosen += [(index, r[3], r[4]) for r in rows]
+        aside.append((other, contradicting))
+        covered.append(seen > 0)
+    return chosen, aside, covered
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_correlate_equals_the_ladder_read_line_by_line(seed: int) -> None:
+    rng = random.Random(seed)
+    conns = [f"conn_{n}" for n in range(8)]
+    users = [f"u{n}" for n in range(8)]
+    traces = [f"{n:032x}" for n in range(8)]
+    failures = []
+    for n in range(12):
+        start = rng.uniform(0, 80)
+        ids = {
+            "connection_ids": tuple(rng.sample(conns[:5], rng.randint(0, 1))),
+            "user_ids": tuple(rng.sample(users[:5], rng.randint(0, 2))),
+            "traces": tuple(rng.sample(traces[:5], rng.randint(0, 1))),
+        }
+        message = rng.choice(MESSAGES)
+        failures.append(
+            make_failure(test_id=f"t::{n}", message=message, start=start, end=start + 2, **ids)
+        )
+    rows = []
+    for n in range(400):
+        kind = rng.choice(["request", "stdout", "stderr", "system"])
+        row = {
+            "insert_id": f"l{n:03d}",
+            "timestamp": at(rng.uniform(-20, 110)),
+            "kind": kind,
+            "severity": rng.choice(["DEFAULT", "INFO", "WARNING", "ERROR"]),
+            "connection_id": rng.choice([None, None, *conns]),
+            "user_id": rng.choice([None, None, *users]),
+            "trace": rng.choice([None, None, *traces]),
+        }
+        if kind == "request" or rng.random() < 0.1:
+            row["http_status"] = rng.choice([101, 200, 403, 500])
+            row["http_path"] = rng.choice([None, "/ws", "/api/x"])
+            row["http_latency_s"] = rng.choice([0.0, 0.01, 30.0])
+        rows.append(row)
+    frame = make_frame(rows)
+    keep = rng.choice([3, 200])
+    result = correlate(failures, frame, SETTINGS, max_time_candidates=keep)
+    chosen, aside, covered = _ladder(failures, frame, keep)
+    got = list(result.candidates.select("failure_idx", "insert_id", "join_key").iter_rows())
+    assert got == chosen
+    assert [(s.other_ids, s.contradicting) for s in result.set_aside] == aside
+    assert result.covered == covered
+    assert {key for _, _, key in chosen} == {"connection_id", "trace", "user_id", "time"}
+
+
+def test_candidates_carry_their_templates() -> None:
+    failure = make_failure(connection_ids=("conn_a",))
+    frame = make_frame(
+        [{"insert_id": "a", "timestamp": at(1.0), "connection_id": "conn_a", "message": "took 5ms"}]
+    ).with_columns(template=pl.lit(None, dtype=pl.String))
+    result = correlate([failure], frame, SETTINGS)
+    assert result.candidates.get_column("template").to_list() == ["took <NUM>"]

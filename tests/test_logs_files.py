@@ -20,7 +20,7 @@ from fivewhys.logs import entry as entry_module
 from fivewhys.logs import files as files_module
 from fivewhys.logs.entry import LogBatch, build_frame, normalize_entries
 from fivewhys.logs.files import LogRead, read_log_files
-from fivewhys.logs.frame import LOGFRAME_SCHEMA
+from fivewhys.logs.frame import LOGFRAME_SCHEMA, fill_templates
 
 DATA = Path(__file__).parent / "data" / "logs"
 REAL = DATA / "real" / "cloudrun-entries.ndjson"
@@ -124,17 +124,19 @@ def test_real_snake_case_entries(real: LogRead) -> None:
     assert request["log_name"] is None
 
 
-def test_real_ansi_codes_are_stripped_from_message_not_raw(real: LogRead) -> None:
+def test_real_ansi_codes_are_stripped_from_message_not_from_the_file(real: LogRead) -> None:
     rows = by_line(real)
     assert rows[172]["message"] == (
         "2025-08-28 00:23:43.240 | INFO     | "
         "netra_backend.app.middleware.security_response_middleware:dispatch:47 | "
         "Response for /health: status=200, is_api=False, has_auth=False"
     )
+    lines = REAL.read_text().splitlines()
+    templates = by_line(LogRead(fill_templates(real.frame), [], {}, [], {}))
     for n in range(172, 176):
         assert "\x1b" not in rows[n]["message"]
-        assert "\x1b" not in rows[n]["template"]
-        assert "\\u001b[32m" in rows[n]["raw"]
+        assert "\x1b" not in templates[n]["template"]
+        assert "\\u001b[32m" in lines[n - 1]  # `source` names the line that still has them
         assert rows[n]["severity"] == "DEFAULT"
 
 
@@ -208,7 +210,10 @@ def test_real_discovery_request_503(real: LogRead) -> None:
 def test_real_request_summaries(real: LogRead) -> None:
     rows = by_line(real)
     assert rows[8]["message"] == "GET /ws 500 0.006s Netra-E2E-Tests/1.0"
-    assert rows[8]["template"] == mask(rows[8]["message"])
+    assert rows[8]["template"] is None  # masked when a failure may cite the line
+    assert fill_templates(real.frame.filter(pl.col("insert_id") == rows[8]["insert_id"]))[
+        "template"
+    ].to_list() == [mask(rows[8]["message"])]
     assert rows[95]["message"] == "GET /ws 403 0.003s Netra-E2E-Tests/1.0"
     assert rows[95]["severity"] == "WARNING"
 
@@ -233,8 +238,14 @@ def test_real_structured_stderr_message_and_template(real: LogRead) -> None:
     row = by_line(real)[7]
     assert row["message"] == "WebSocket error: 'coroutine' object has no attribute 'get'"
     assert row["severity"] == "ERROR"
-    assert row["template"] == "WebSocket error: 'coroutine' object has no attribute 'get'"
-    assert json.loads(row["raw"])["insertId"] == row["insert_id"]
+    filled = fill_templates(real.frame.filter(pl.col("insert_id") == row["insert_id"]))
+    assert filled["template"].to_list() == [row["message"]]  # nothing in it to mask
+    # `raw` keeps where the entry came from; `source` says where the rest of it is
+    assert json.loads(row["raw"]) == {
+        "logName": "projects/netra-staging/logs/run.googleapis.com%2Fstderr",
+        "resource": {"labels": {"project_id": "netra-staging"}},
+    }
+    assert row["source"] == f"{REAL}:7"
 
 
 # --- formats: gcloud array vs NDJSON, globs, duplicates -----------------------------------------
@@ -540,7 +551,7 @@ def test_an_unexpected_error_in_one_entry_is_a_counted_skip(
             raise ZeroDivisionError("division by zero")
         return "other", log_name
 
-    monkeypatch.setattr(entry_module, "_kind_of", explode)
+    monkeypatch.setattr(entry_module, "kind_of", explode)
     batch = normalize_entries([("t:1", {**BASE, "logName": "boom"}), ("t:2", BASE)])
     assert len(batch) == 1
     assert batch.skipped == {"unexpected ZeroDivisionError": 1}

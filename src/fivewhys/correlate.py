@@ -4,6 +4,13 @@ Keys, strongest first: connection_id, trace, user_id, then time alone. A line ca
 that is not the failure's own (another user's connection, another request's trace) is never
 joined to that failure by time, and a request log whose status contradicts what the client saw
 is not a time-only candidate either.
+
+A million lines and a thousand failures make tens of millions of (failure, line) pairs in the
+windows; they are never built. Lines naming a failure's id are found by a hash join on that id;
+time-only candidates, which carry no id of any failure, by an interval join per class of failure
+(the id kinds it has decide which lines may join it), on the few columns the ranking needs; the
+lines set aside are counted, not listed, from each window's line count (two binary searches).
+Only the chosen candidates carry the LogFrame's columns.
 """
 
 from __future__ import annotations
@@ -14,11 +21,17 @@ from datetime import timedelta
 import polars as pl
 
 from fivewhys.config import WindowSettings
-from fivewhys.logs.frame import SEVERITY_RANK, UTC_US
+from fivewhys.logs.frame import SEVERITY_RANK, UTC_US, fill_templates
 from fivewhys.model import JOIN_KEYS, Failure, Window
 
 #: join_key -> rank (0 is strongest)
 KEY_RANK: dict[str, int] = {key: rank for rank, key in enumerate(JOIN_KEYS)}
+#: time-only candidates kept per failure, best first (the explanation reads no more)
+MAX_TIME_CANDIDATES = 200
+#: a line lasting at most this long is looked up by its start time (see _in_windows)
+_SHORT_US = 1_000_000
+#: LogFrame id column -> the failure's ids of that kind
+_ID_KINDS = {"connection_id": "f_conn", "trace": "f_trace", "user_id": "f_user"}
 
 
 @dataclass(frozen=True)
@@ -38,7 +51,8 @@ class Correlation:
     windows: list[Window]
     #: per failure: does any log line at all fall in its window?
     covered: list[bool]
-    #: columns: LogFrame + failure_idx, join_key, key_rank, offset_s, hint; best first per failure
+    #: columns: LogFrame + failure_idx, join_key, key_rank, offset_s, hint; best first per
+    #: failure; every keyed line, and at most MAX_TIME_CANDIDATES time-only lines per failure
     candidates: pl.DataFrame
     set_aside: list[SetAside]
 
@@ -51,7 +65,7 @@ def failure_window(failure: Failure, settings: WindowSettings) -> Window:
 
 
 def _failure_frame(failures: list[Failure], windows: list[Window]) -> pl.DataFrame:
-    return pl.DataFrame(
+    frame = pl.DataFrame(
         {
             "failure_idx": list(range(len(failures))),
             "win_start": [w.start for w in windows],
@@ -75,58 +89,25 @@ def _failure_frame(failures: list[Failure], windows: list[Window]) -> pl.DataFra
             "f_path": pl.String(),
         },
     )
+    # which id kinds the failure has: lines with an unknown id of such a kind are not its own
+    owns = [
+        (pl.col(own).list.len() > 0).cast(pl.Int8) * (1 << n)
+        for n, own in enumerate(_ID_KINDS.values())
+    ]
+    return frame.with_columns(owns=pl.sum_horizontal(owns))
 
 
-def _owned(column: str, own: str, all_ids: set[str]) -> tuple[pl.Expr, pl.Expr]:
+def _owned(column: str, own: str, all_ids: list[str]) -> tuple[pl.Expr, pl.Expr]:
     """(line carries one of the failure's ids, line carries an id that is someone else's)."""
     value = pl.col(column)
     mine = pl.col(own).list.contains(value).fill_null(False) & value.is_not_null()
     has_own = pl.col(own).list.len() > 0
-    foreign = value.is_not_null() & ~mine & (has_own | value.is_in(list(all_ids)))
+    foreign = value.is_not_null() & ~mine & (has_own | value.is_in(all_ids))
     return mine, foreign
 
 
-def correlate(
-    failures: list[Failure], frame: pl.DataFrame, settings: WindowSettings
-) -> Correlation:
-    """Join every log line overlapping a failure's window to it, labelled by the strongest key."""
-    windows = [failure_window(f, settings) for f in failures]
-    frame_cols = frame.columns
-    joined = frame.join_where(
-        _failure_frame(failures, windows),
-        pl.col("end_time") >= pl.col("win_start"),
-        pl.col("timestamp") <= pl.col("win_end"),
-    )
-    covered_idx = set(joined.get_column("failure_idx").unique().to_list())
-
-    all_conn = {c for f in failures for c in f.ids.connection_ids}
-    all_user = {u for f in failures for u in f.ids.user_ids}
-    all_trace = {t for f in failures for t in f.ids.traces}
-    conn_mine, conn_foreign = _owned("connection_id", "f_conn", all_conn)
-    trace_mine, trace_foreign = _owned("trace", "f_trace", all_trace)
-    user_mine, user_foreign = _owned("user_id", "f_user", all_user)
-
-    join_key = (
-        pl.when(conn_mine)
-        .then(pl.lit("connection_id"))
-        .when(trace_mine & ~conn_foreign)
-        .then(pl.lit("trace"))
-        .when(user_mine & ~conn_foreign & ~trace_foreign)
-        .then(pl.lit("user_id"))
-        .when(~conn_foreign & ~trace_foreign & ~user_foreign)
-        .then(pl.lit("time"))
-        .otherwise(pl.lit(None))
-    )
-    status_contradicts = (
-        pl.col("http_status").is_not_null()
-        & pl.col("f_status").is_not_null()
-        & (pl.col("http_status") != pl.col("f_status"))
-        & (
-            pl.col("f_path").is_null()
-            | pl.col("http_path").is_null()
-            | (pl.col("http_path") == pl.col("f_path"))
-        )
-    )
+def _hint() -> pl.Expr:
+    """Closeness of a line to what the client saw: same path, same status, severity, kind."""
     severity = pl.col("severity").replace_strict(SEVERITY_RANK, default=0, return_dtype=pl.Int32)
     hint = (
         (pl.col("f_path").is_not_null() & (pl.col("http_path") == pl.col("f_path"))).cast(pl.Int32)
@@ -135,37 +116,289 @@ def correlate(
         + (severity >= SEVERITY_RANK["WARNING"]).cast(pl.Int32)
         + pl.col("kind").is_in(["system", "stderr"]).cast(pl.Int32)
     )
-    labelled = joined.with_columns(join_key=join_key)
-    labelled = labelled.with_columns(
-        contradicts=((pl.col("join_key") == "time") & status_contradicts).fill_null(False)
-    )
-    set_aside = _set_aside(labelled, len(failures))
-    candidates = (
-        labelled.filter(pl.col("join_key").is_not_null() & ~pl.col("contradicts"))
-        .with_columns(
-            key_rank=pl.col("join_key").replace_strict(KEY_RANK, return_dtype=pl.Int32),
-            offset_s=(pl.col("timestamp") - pl.col("f_end")).dt.total_microseconds() / 1e6,
-            hint=hint.fill_null(0),
+    return hint.fill_null(0)
+
+
+def _contradicts() -> pl.Expr:
+    """A request/access line whose HTTP status is not the client's (for the same path)."""
+    return (
+        pl.col("http_status").is_not_null()
+        & pl.col("f_status").is_not_null()
+        & (pl.col("http_status") != pl.col("f_status"))
+        & (
+            pl.col("f_path").is_null()
+            | pl.col("http_path").is_null()
+            | (pl.col("http_path") == pl.col("f_path"))
         )
-        .with_columns(abs_offset=pl.col("offset_s").abs())
+    ).fill_null(False)
+
+
+def correlate(
+    failures: list[Failure],
+    frame: pl.DataFrame,
+    settings: WindowSettings,
+    max_time_candidates: int = MAX_TIME_CANDIDATES,
+) -> Correlation:
+    """Join every log line overlapping a failure's window to it, labelled by the strongest key."""
+    windows = [failure_window(f, settings) for f in failures]
+    failure_frame = _failure_frame(failures, windows)
+    lines = frame.select(
+        "timestamp",
+        "end_time",
+        *_ID_KINDS,
+        "http_status",
+        "http_path",
+        "severity",
+        "kind",
+        "insert_id",
+    ).with_row_index("_row")
+    all_ids = {
+        column: sorted({i for f in failures for i in getattr(f.ids, kind)})
+        for column, kind in zip(_ID_KINDS, ("connection_ids", "traces", "user_ids"), strict=True)
+    }
+    keyed = _keyed(lines, failure_frame, all_ids)
+    timed, time_counts = _timed(lines, failure_frame, all_ids, max_time_candidates)
+
+    in_window = _window_counts(frame, failure_frame)
+    joined = (
+        pl.concat(
+            [
+                keyed.group_by("failure_idx").agg(joined=pl.len()),
+                time_counts.select("failure_idx", joined="time_lines"),
+            ]
+        )
+        .group_by("failure_idx")
+        .agg(pl.col("joined").sum())
+    )
+    counts = (
+        failure_frame.select("failure_idx")
+        .with_columns(in_window=in_window)
+        .join(joined, on="failure_idx", how="left", maintain_order="left")
+        .join(time_counts, on="failure_idx", how="left", maintain_order="left")
+        .fill_null(0)
+    )
+    set_aside = [
+        SetAside(int(n - j), int(c))
+        for n, j, c in counts.select("in_window", "joined", "contradicting").iter_rows()
+    ]
+    covered = [n > 0 for n in counts.get_column("in_window").to_list()]
+
+    chosen = pl.concat([keyed, timed], how="vertical")
+    candidates = (
+        chosen.with_columns(abs_offset=pl.col("offset_s").abs())
         .sort(
             ["failure_idx", "key_rank", "hint", "abs_offset", "insert_id"],
             descending=[False, False, True, False, False],
         )
-        .select([*frame_cols, "failure_idx", "join_key", "key_rank", "offset_s", "hint"])
+        .select("_row", "failure_idx", "join_key", "key_rank", "offset_s", "hint")
     )
-    covered = [i in covered_idx for i in range(len(failures))]
-    return Correlation(windows, covered, candidates, set_aside)
+    rows = pl.concat(
+        [frame[candidates.get_column("_row")], candidates.drop("_row")], how="horizontal"
+    )
+    return Correlation(windows, covered, fill_templates(rows), set_aside)
 
 
-def _set_aside(labelled: pl.DataFrame, count: int) -> list[SetAside]:
-    """Per failure, how many lines in its window were kept out, and why (for the report)."""
-    counts = labelled.group_by("failure_idx").agg(
-        other_ids=pl.col("join_key").is_null().sum(),
-        contradicting=pl.col("contradicts").sum(),
+def _window_counts(frame: pl.DataFrame, failures: pl.DataFrame) -> pl.Series:
+    """Lines whose interval meets each window: started before its end, minus ended before its
+    start (a line that ended before the window started also started before it ended)."""
+    starts = frame.get_column("timestamp").sort()
+    ends = frame.get_column("end_time").sort()
+    started = starts.search_sorted(failures.get_column("win_end"), side="right")
+    ended = ends.search_sorted(failures.get_column("win_start"), side="left")
+    return (started.cast(pl.Int64) - ended.cast(pl.Int64)).alias("in_window")
+
+
+def _keyed(
+    lines: pl.DataFrame, failures: pl.DataFrame, all_ids: dict[str, list[str]]
+) -> pl.DataFrame:
+    """Lines in a window that name one of its failure's ids, labelled; those the ladder sets
+    aside (an own trace but another's connection) are left out."""
+    pairs = []
+    for column, own in _ID_KINDS.items():
+        ids = (
+            failures.select("failure_idx", "win_start", "win_end", _id=own)
+            .explode("_id")
+            .drop_nulls("_id")
+        )
+        if ids.is_empty():
+            continue
+        found = lines.join(ids, left_on=column, right_on="_id", how="inner").filter(
+            (pl.col("end_time") >= pl.col("win_start")) & (pl.col("timestamp") <= pl.col("win_end"))
+        )
+        pairs.append(found.select("_row", "failure_idx"))
+    if not pairs:
+        return _empty_chosen()
+    conn_mine, conn_foreign = _owned("connection_id", "f_conn", all_ids["connection_id"])
+    trace_mine, trace_foreign = _owned("trace", "f_trace", all_ids["trace"])
+    user_mine, user_foreign = _owned("user_id", "f_user", all_ids["user_id"])
+    join_key = (
+        pl.when(conn_mine)
+        .then(pl.lit("connection_id"))
+        .when(trace_mine & ~conn_foreign)
+        .then(pl.lit("trace"))
+        .when(user_mine & ~conn_foreign & ~trace_foreign)
+        .then(pl.lit("user_id"))
     )
-    found = {
-        row["failure_idx"]: SetAside(row["other_ids"], row["contradicting"])
-        for row in counts.iter_rows(named=True)
-    }
-    return [found.get(i, SetAside(0, 0)) for i in range(count)]
+    labelled = (
+        pl.concat(pairs)
+        .unique()
+        .join(lines, on="_row")
+        .join(failures, on="failure_idx")
+        .with_columns(join_key=join_key)
+        .filter(pl.col("join_key").is_not_null())
+    )
+    return _chosen(labelled)
+
+
+def _timed(
+    lines: pl.DataFrame,
+    failures: pl.DataFrame,
+    all_ids: dict[str, list[str]],
+    keep: int,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Time-only candidates (the best `keep` per failure), and per failure how many lines joined
+    by time and how many more were kept out for a contradicting status."""
+    # a line naming any failure's id joins by that id or not at all; an id no failure has
+    # (another user's) keeps it from the failures that have ids of that kind
+    known = pl.any_horizontal(
+        [pl.col(column).is_in(ids) for column, ids in all_ids.items() if ids] or [pl.lit(False)]
+    )
+    unknown = pl.sum_horizontal(
+        [
+            pl.col(column).is_not_null().cast(pl.Int8) * (1 << n)
+            for n, column in enumerate(_ID_KINDS)
+        ]
+    )
+    severe = [name for name, rank in SEVERITY_RANK.items() if rank >= SEVERITY_RANK["WARNING"]]
+    bare = (
+        lines.filter(~known.fill_null(False))
+        .with_columns(_unknown=unknown)
+        .select(
+            "_row",
+            "timestamp",
+            "end_time",
+            "http_status",
+            "http_path",
+            "insert_id",
+            "_unknown",
+            # the part of _hint a line has whatever the failure
+            _base=pl.col("severity").is_in(severe).cast(pl.Int32)
+            + pl.col("kind").is_in(["system", "stderr"]).cast(pl.Int32),
+        )
+    )
+    found = []
+    for owns in failures.get_column("owns").unique().sort().to_list():
+        eligible = bare.filter((pl.col("_unknown") & owns) == 0)
+        group = failures.filter(pl.col("owns") == owns)
+        if eligible.is_empty():
+            continue
+        found.append(_in_windows(eligible, group).with_columns(_contradicts=_contradicts()))
+    if not found:
+        counts = pl.DataFrame(
+            schema={
+                "failure_idx": pl.Int64(),
+                "time_lines": pl.UInt32(),
+                "contradicting": pl.UInt32(),
+            }
+        )
+        return _empty_chosen(), counts
+    pairs = pl.concat(found)
+    counts = pairs.group_by("failure_idx").agg(
+        time_lines=pl.len(), contradicting=pl.col("_contradicts").sum().cast(pl.UInt32)
+    )
+    path_known = pl.col("f_path").is_not_null()
+    hint = (
+        pl.when(path_known & pl.col("http_path").is_null())
+        .then(0)  # _hint is null then, and counts as 0
+        .otherwise(
+            pl.col("_base")
+            + (path_known & (pl.col("http_path") == pl.col("f_path"))).cast(pl.Int32) * 2
+            + (pl.col("http_status") == pl.col("f_status")).fill_null(False).cast(pl.Int32) * 2
+        )
+    )
+    offset_us = (pl.col("timestamp") - pl.col("f_end")).dt.total_microseconds()
+    ranked = pairs.filter(~pl.col("_contradicts")).select(
+        "_row",
+        "failure_idx",
+        "insert_id",
+        _offset_us=offset_us,
+        hint=hint.cast(pl.Int32),
+    )
+    # (hint, closeness) as one number: the best per failure, then ties by insert_id
+    score = (6 - pl.col("hint")).cast(pl.Int64) * 10**13 + pl.col("_offset_us").abs()
+    best = ranked.filter(score.rank("min").over("failure_idx") <= keep)
+    best = best.sort(["failure_idx", score, "insert_id"]).filter(
+        pl.int_range(pl.len()).over("failure_idx") < keep
+    )
+    return best.select(
+        "_row",
+        "failure_idx",
+        join_key=pl.lit("time"),
+        key_rank=pl.lit(KEY_RANK["time"], dtype=pl.Int32),
+        offset_s=pl.col("_offset_us") / 1e6,
+        hint="hint",
+        insert_id="insert_id",
+    ), counts
+
+
+def _in_windows(lines: pl.DataFrame, failures: pl.DataFrame) -> pl.DataFrame:
+    """(line, failure) pairs whose line meets the failure's window. Lines that end within
+    SHORT_US of their start (most: instants, quick requests) are found by binary search in time
+    order; longer intervals (WebSockets that lived through the test) by an interval join."""
+    group = failures.select("failure_idx", "win_start", "win_end", "f_end", "f_status", "f_path")
+    span = (pl.col("end_time") - pl.col("timestamp")).dt.total_microseconds()
+    short = lines.filter(span <= _SHORT_US).sort("timestamp")
+    times = short.get_column("timestamp")
+    earliest = group.get_column("win_start") - timedelta(microseconds=_SHORT_US)
+    ranges = (
+        group.select(
+            _failure=pl.int_range(pl.len(), dtype=pl.UInt32),
+            _line=pl.int_ranges(
+                times.search_sorted(earliest, side="left"),
+                times.search_sorted(group.get_column("win_end"), side="right"),
+                dtype=pl.UInt32,
+            ),
+        )
+        .explode("_line")
+        .drop_nulls("_line")
+    )
+    found = pl.concat(
+        [short[ranges.get_column("_line")], group[ranges.get_column("_failure")]],
+        how="horizontal",
+    ).filter(pl.col("end_time") >= pl.col("win_start"))
+    long = lines.filter(span > _SHORT_US)
+    if long.is_empty():
+        return found
+    joined = long.join_where(
+        group,
+        pl.col("end_time") >= pl.col("win_start"),
+        pl.col("timestamp") <= pl.col("win_end"),
+    )
+    return pl.concat([found, joined.select(found.columns)])
+
+
+def _chosen(pairs: pl.DataFrame) -> pl.DataFrame:
+    """The ranking columns of labelled (line, failure) pairs."""
+    return pairs.select(
+        "_row",
+        "failure_idx",
+        "join_key",
+        key_rank=pl.col("join_key").replace_strict(KEY_RANK, return_dtype=pl.Int32),
+        offset_s=(pl.col("timestamp") - pl.col("f_end")).dt.total_microseconds() / 1e6,
+        hint=_hint(),
+        insert_id="insert_id",
+    )
+
+
+def _empty_chosen() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "_row": pl.UInt32(),
+            "failure_idx": pl.Int64(),
+            "join_key": pl.String(),
+            "key_rank": pl.Int32(),
+            "offset_s": pl.Float64(),
+            "hint": pl.Int32(),
+            "insert_id": pl.String(),
+        }
+    )

@@ -2,6 +2,8 @@
 
 Both sides use these: failures (message, details, captured output, properties) and log lines
 (message text, when the entry has no id fields), so one set of patterns decides what joins.
+The vectorized log reader needs the same masking and id patterns on polars columns: their twins
+for polars' regex engine (which has no look-around) sit at the end, next to what they copy.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
+import polars as pl
+
 from fivewhys.model import ClientEvent, Ids
 
 _ID = r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}"
@@ -19,18 +23,25 @@ _ID = r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}"
 NULLISH_IDS = frozenset({"none", "null", "nil", "undefined", "unknown", "n/a", "-", "redacted"})
 
 
-def _keyed(*names: str) -> tuple[str, ...]:
-    """Default patterns for an id field named any of `names`: JSON, key=value, key: value."""
+def _keyed(*names: str, lookahead: bool = True) -> tuple[str, ...]:
+    """Default patterns for an id field named any of `names`: JSON, key=value, key: value.
+
+    Without `lookahead` (for polars), the last pattern consumes the character that ends the id
+    instead of looking at it: the same ids are found, as id characters never end an id.
+    """
     alt = "|".join(names)
+    end = r"(?=['\"\s,;)}\]]|$)" if lookahead else r"(?:['\"\s,;)}\]]|$)"
     return (
         rf'"(?:{alt})"\s*:\s*"({_ID})"',
         rf"'(?:{alt})'\s*:\s*'({_ID})'",
-        rf"\b(?:{alt})\s*[=:]\s*['\"]?({_ID})(?=['\"\s,;)}}\]]|$)",
+        rf"\b(?:{alt})\s*[=:]\s*['\"]?({_ID}){end}",
     )
 
 
-DEFAULT_CONNECTION_ID = _keyed("connection_id", "connectionId", "conn_id", "websocket_id")
-DEFAULT_USER_ID = _keyed("user_id", "userId", "uid")
+_CONNECTION_NAMES = ("connection_id", "connectionId", "conn_id", "websocket_id")
+_USER_NAMES = ("user_id", "userId", "uid")
+DEFAULT_CONNECTION_ID = _keyed(*_CONNECTION_NAMES)
+DEFAULT_USER_ID = _keyed(*_USER_NAMES)
 DEFAULT_TRACE = (
     r"(?i)x-cloud-trace-context['\"]?\s*[:=]\s*['\"]?([0-9a-f]{32})",
     r"(?i)traceparent['\"]?\s*[:=]\s*['\"]?[0-9a-f]{2}-([0-9a-f]{32})-",
@@ -240,3 +251,56 @@ def mask(text: str) -> str:
     for pattern, token in _MASKS:
         out = pattern.sub(token, out)
     return " ".join(out.split())
+
+
+# --- the same on polars columns ------------------------------------------------------------------
+# Each pattern below is the twin of one above for polars' regex engine, which has no look-around;
+# tests/test_logs_fast.py holds the twins equal on real and generated lines.
+
+#: characters on which Python's and polars' `\w`, `\s` or `\b` disagree (marks, other numbers,
+#: connector punctuation, joiners, the C0 separators Python counts as space), and the two
+#: private-use characters `mask_expr` borrows as markers: text holding any goes through `mask`
+ENGINE_SENSITIVE = (
+    r"[\p{M}\p{No}[\p{Pc}--_][\p{Alphabetic}--\p{L}--\p{Nl}]\x{200C}\x{200D}\x1c-\x1f"
+    r"\x{E000}\x{E001}]"
+)
+_ANSI_RUST = r"\x1b\[[0-9;?]*[ -/]*[@-~]"
+_MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"
+_HEX_RUST = (
+    r"(?:0x)?(?:[0-9a-fA-F]*\d[0-9a-fA-F]*[a-fA-F]|[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\d)[0-9a-fA-F]*"
+)
+_MASKS_RUST: tuple[tuple[str, str], ...] = (
+    # (?!<)[^...]+ is [^...<][^...]*
+    (
+        r"""\b(\w*(?:_id|Id|ID))(["']?\s*[=:]\s*["']?)[^\s"',;)}\]<][^\s"',;)}\]]*""",
+        "${1}${2}<ID>",
+    ),
+    *((pattern.pattern, token) for pattern, token in _MASKS[1:7]),
+    # `\b...\b(?<=\w{8})` is a whole hex word of 8 characters or more: mark those words, mask
+    # the marked ones holding a digit and a letter, drop the marks left
+    (r"\b(?:0x[0-9a-fA-F]{6,}|[0-9a-fA-F]{8,})\b", f"{_MARK_OPEN}${{0}}{_MARK_CLOSE}"),
+    (f"{_MARK_OPEN}{_HEX_RUST}{_MARK_CLOSE}", "<HEX>"),
+    (f"[{_MARK_OPEN}{_MARK_CLOSE}]", ""),
+    (_MASKS[9][0].pattern, "<ID>"),
+    # (?<![\w<])X is (^|[^\w<])X, keeping the character: a number never follows a match
+    (r"(^|[^\w<])[-+]?\d+(?:\.\d+)?(?:ms|s|us)?\b", "${1}<NUM>"),
+)
+
+
+def mask_expr(text: pl.Expr) -> pl.Expr:
+    """`mask` as a column expression, for text without `ENGINE_SENSITIVE` characters."""
+    out = text.str.replace_all(_ANSI_RUST, "").str.strip_chars()
+    for pattern, token in _MASKS_RUST:
+        out = out.str.replace_all(pattern, token)
+    return out.str.replace_all(r"\s{2,}|[^\S ]", " ").str.strip_chars()
+
+
+def polars_id_patterns(patterns: IdPatterns) -> dict[str, tuple[str, ...]] | None:
+    """Twins of `patterns` for polars, by id kind; None for configured ones (Python only)."""
+    if patterns != DEFAULT_PATTERNS:
+        return None
+    return {
+        "connection_id": _keyed(*_CONNECTION_NAMES, lookahead=False),
+        "user_id": _keyed(*_USER_NAMES, lookahead=False),
+        "trace": DEFAULT_TRACE,
+    }

@@ -15,7 +15,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from itertools import chain
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -27,7 +26,6 @@ from fivewhys.ids import (
     IdPatterns,
     extract_ids,
     is_real_id,
-    mask,
     normalize_trace,
     strip_ansi,
 )
@@ -50,29 +48,29 @@ _SNAKE_KEYS = frozenset(
     {"insert_id", "text_payload", "json_payload", "proto_payload", "http_request", "log_name"}
     | {"receive_timestamp", "span_id", "trace_sampled", "source_location"}
 )
-_MESSAGE_KEYS = ("message", "msg", "text", "textPayload")
-_EXC_KEYS = ("exc_info", "stack_trace", "stackTrace", "traceback")
+MESSAGE_KEYS = ("message", "msg", "text", "textPayload")
+EXC_KEYS = ("exc_info", "stack_trace", "stackTrace", "traceback")
 _ID_CONTAINERS = ("context", "extra", "labels")
-_CONNECTION_KEYS = PROPERTY_KEYS["connection_ids"]
-_USER_KEYS = PROPERTY_KEYS["user_ids"]
+CONNECTION_KEYS = PROPERTY_KEYS["connection_ids"]
+USER_KEYS = PROPERTY_KEYS["user_ids"]
 _SEVERITY_NUMBERS = {number: name for name, number in SEVERITY_RANK.items()}
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MIN_SECONDS = (date(1, 1, 2).toordinal() - _EPOCH_ORDINAL) * 86400
 _MAX_SECONDS = (date(9999, 12, 31).toordinal() - _EPOCH_ORDINAL) * 86400
 #: a longer "latency" is a broken field, not a request (and would overflow end_time)
-_MAX_LATENCY_S = 7 * 86400.0
+MAX_LATENCY_S = 7 * 86400.0
 _TIMESTAMP = re.compile(
     r"\s*(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?"
     r"\s*(?:([Zz])|([+-])(\d{2}):?(\d{2}))\s*"
 )
 #: uvicorn / gunicorn access lines: `1.2.3.4:5 - "GET /health HTTP/1.1" 200`, `"WebSocket /ws" 403`
-_ACCESS_LINE = re.compile(
+ACCESS_LINE = re.compile(
     r'"(GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS|CONNECT|TRACE|WebSocket) ([^\s"?]+)'
     r'(?:\?[^\s"]*)?(?: HTTP/[\d.]+)?" ([1-5]\d\d)\b'
 )
 #: the `websockets` server's handshake rejection: `connection rejected (403 Forbidden)`
-_REJECTED = re.compile(r"\bconnection rejected \(([1-5]\d\d)\b")
+REJECTED = re.compile(r"\bconnection rejected \(([1-5]\d\d)\b")
 #: what Cloud Run itself writes to `varlog/system`, to recognize such lines without a logName
 _PLATFORM_SYSTEM = re.compile(
     r"Container called exit\(\d+\)\.|Container terminated on signal \d+\.|"
@@ -83,7 +81,7 @@ _CACHE_LIMIT = 50_000
 #: rows per chunk frame (see `LogBatch.flush`)
 CHUNK_ROWS = 100_000
 #: LOGFRAME_SCHEMA with timestamps as epoch microseconds, cast once at the end
-_BUILD_SCHEMA = {**LOGFRAME_SCHEMA, "timestamp": pl.Int64(), "end_time": pl.Int64()}
+BUILD_SCHEMA = {**LOGFRAME_SCHEMA, "timestamp": pl.Int64(), "end_time": pl.Int64()}
 
 
 class _Skip(Exception):
@@ -119,7 +117,7 @@ class LogBatch:
     def flush(self) -> None:
         """Move the collected rows into a frame, so a million Python strings don't pile up."""
         if self.columns["insert_id"]:
-            self.chunks.append(pl.DataFrame(self.columns, schema=_BUILD_SCHEMA))
+            self.chunks.append(pl.DataFrame(self.columns, schema=BUILD_SCHEMA))
             for values in self.columns.values():
                 values.clear()
 
@@ -143,7 +141,7 @@ class LogBatch:
 
 
 class _Memo:
-    """A bounded memo: log messages repeat a lot, and ids/templates are pure functions of them."""
+    """A bounded memo: log messages repeat a lot, and the ids in them are a function of them."""
 
     def __init__(self, fn: Callable[[str], Any]) -> None:
         self.fn = fn
@@ -172,8 +170,7 @@ def normalize_entries(
     """
     out = batch if batch is not None else LogBatch()
     appends = [out.columns[c].append for c in COLUMNS]
-    templates = _Memo(lambda text: mask(text[:2000]))
-    found_ids = _Memo(lambda text: _ids_in(text, id_patterns))
+    found_ids = _Memo(lambda text: ids_in(text, id_patterns))
     kinds: dict[str | None, tuple[str | None, str | None]] = {}
     mapped = out.mapped
     pending = len(out.columns["insert_id"])
@@ -182,7 +179,7 @@ def normalize_entries(
             out.skip(source, NOT_AN_OBJECT, f"{NOT_AN_OBJECT} ({type(entry).__name__})")
             continue
         try:
-            row = _row(entry, source, mapped, kinds, templates, found_ids)
+            row = _row(entry, source, mapped, kinds, found_ids)
         except _Skip as skip:
             out.skip(source, skip.reason, skip.detail)
             continue
@@ -204,9 +201,12 @@ def build_frame(batches: Sequence[LogBatch]) -> tuple[pl.DataFrame, int]:
 
     Returns the frame and how many duplicate rows were dropped (the first one read is kept).
     """
-    data = {c: list(chain.from_iterable(b.columns[c] for b in batches)) for c in COLUMNS}
-    chunks = [chunk for b in batches for chunk in b.chunks]
-    frame = pl.concat([*chunks, pl.DataFrame(data, schema=_BUILD_SCHEMA)], how="vertical")
+    parts = [pl.DataFrame(schema=BUILD_SCHEMA)]
+    for batch in batches:  # in reading order, so that the first row read wins below
+        parts.extend(batch.chunks)
+        if batch.columns["insert_id"]:
+            parts.append(pl.DataFrame(batch.columns, schema=BUILD_SCHEMA))
+    frame = pl.concat(parts, how="vertical")
     frame = frame.with_columns(pl.col("timestamp").cast(UTC_US), pl.col("end_time").cast(UTC_US))
     unique = frame.unique(subset="insert_id", keep="first", maintain_order=True)
     return unique.sort("timestamp", "insert_id"), frame.height - unique.height
@@ -217,7 +217,6 @@ def _row(
     source: str,
     mapped: Counter[str],
     kinds: dict[str | None, tuple[str | None, str | None]],
-    templates: _Memo,
     found_ids: _Memo,
 ) -> tuple[Any, ...]:
     """The LogFrame row of one entry, in `COLUMNS` order; raises `_Skip` when impossible."""
@@ -233,7 +232,7 @@ def _row(
     if not isinstance(log_name, str):
         log_name = None
     if log_name not in kinds:
-        kinds[log_name] = _kind_of(log_name)
+        kinds[log_name] = kind_of(log_name)
     kind, log_name_text = kinds[log_name]
 
     severity = entry.get("severity")
@@ -278,14 +277,12 @@ def _row(
     method = path = agent = None
     status: int | None = None
     latency: float | None = None
-    template_of = searchable = message
+    searchable = message
     http = get(entry, "httpRequest", "http_request")
     if isinstance(http, dict) and http:
         method, path, status, latency, agent = _http_fields(http, mapped)
         if not message:
             message = _summary(method, path, status, latency, agent)
-            # the same template as mask(message), but repeating: memo hits instead of regexes
-            template_of = _summary(method, path, status, latency, agent, "<NUM>")
             searchable = ""  # synthesized from fields: no ids to find in it
     else:
         http = None
@@ -314,21 +311,21 @@ def _row(
     span = get(entry, "spanId", "span_id")
     if not span and payload is not None:
         span = payload.get("logging.googleapis.com/spanId")
-    connection_id = _field_id(payload, labels, _CONNECTION_KEYS)
-    user_id = _field_id(payload, labels, _USER_KEYS)
+    connection_id = _field_id(payload, labels, CONNECTION_KEYS)
+    user_id = _field_id(payload, labels, USER_KEYS)
     if searchable and (connection_id is None or user_id is None or trace is None):
         text_conn, text_user, text_trace = found_ids(searchable)
         connection_id = connection_id or text_conn
         user_id = user_id or text_user
         trace = trace or text_trace
 
-    raw = json.dumps(entry, sort_keys=True, separators=(",", ":"), default=str)
     insert_id = get(entry, "insertId", "insert_id")
     if not isinstance(insert_id, str) or not insert_id:
         if isinstance(insert_id, int) and not isinstance(insert_id, bool):
             insert_id = str(insert_id)
         else:
-            insert_id = "synthetic-" + hashlib.sha1(raw.encode()).hexdigest()[:16]
+            whole = json.dumps(entry, sort_keys=True, separators=(",", ":"), default=str)
+            insert_id = "synthetic-" + hashlib.sha1(whole.encode()).hexdigest()[:16]
             mapped["no insertId (synthetic id from the entry's JSON)"] += 1
 
     return (
@@ -351,9 +348,9 @@ def _row(
         insert_id,
         connection_id,
         user_id,
-        templates(template_of),
+        None,  # template: `frame.fill_templates`, for the lines a failure may cite
         source,
-        raw,
+        origin(get(entry, "logName", "log_name"), rlabels.get("project_id")),
     )
 
 
@@ -364,6 +361,19 @@ def _camel_get(entry: dict[str, Any], camel: str, snake: str) -> Any:
 def _snake_get(entry: dict[str, Any], camel: str, snake: str) -> Any:
     value = entry.get(camel)
     return entry.get(snake) if value is None else value
+
+
+def origin(log_name: Any, project_id: Any) -> str:
+    """The `raw` column: the logName and the resource's project_id, as sorted compact JSON.
+
+    What a report needs of the whole entry is where it came from (the project); the rest stays in
+    the file, at `source`: a million entries held twice as JSON would double the memory.
+    """
+    stub: dict[str, Any] = {"logName": log_name if isinstance(log_name, str) else None}
+    if project_id is not None:
+        project = project_id if isinstance(project_id, str) else str(project_id)
+        stub["resource"] = {"labels": {"project_id": project}}
+    return json.dumps(stub, sort_keys=True, separators=(",", ":"))
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -413,7 +423,7 @@ def _timestamp_us(value: Any, mapped: Counter[str]) -> int:
     raise _Skip(INVALID_TIMESTAMP, f"{INVALID_TIMESTAMP} {value!r}"[:120])
 
 
-def _kind_of(log_name: str | None) -> tuple[str | None, str | None]:
+def kind_of(log_name: str | None) -> tuple[str | None, str | None]:
     """(kind, URL-decoded logName); kind None when there is no logName to tell."""
     if not log_name:
         return None, None
@@ -435,7 +445,7 @@ def _kind_of(log_name: str | None) -> tuple[str | None, str | None]:
 def _payload_message(payload: dict[str, Any]) -> str:
     """`message` (or msg/text/textPayload) of a jsonPayload, with its traceback appended."""
     message: str | None = None
-    for key in _MESSAGE_KEYS:
+    for key in MESSAGE_KEYS:
         value = payload.get(key)
         if isinstance(value, str) and value:
             message = value
@@ -460,7 +470,7 @@ def _payload_message(payload: dict[str, Any]) -> str:
 def _exception_text(payload: dict[str, Any]) -> str | None:
     for container in (payload, payload.get("context"), payload.get("error")):
         if isinstance(container, dict):
-            for key in _EXC_KEYS:
+            for key in EXC_KEYS:
                 value = container.get(key)
                 if isinstance(value, str) and value.strip():
                     return value.rstrip()
@@ -537,7 +547,7 @@ def _latency_s(value: Any) -> float | None:
             seconds = int(value.get("seconds") or 0) + int(value.get("nanos") or 0) / 1e9
     except (ValueError, TypeError):
         return None
-    if seconds is None or not 0.0 <= seconds <= _MAX_LATENCY_S:  # also rejects NaN
+    if seconds is None or not 0.0 <= seconds <= MAX_LATENCY_S:  # also rejects NaN
         return None
     return seconds
 
@@ -565,12 +575,12 @@ def _access_line(message: str, mapped: Counter[str]) -> tuple[str | None, str | 
     """Method, path and status of an access-log line written as text by the server."""
     head = message[:512]
     if '" ' in head:
-        m = _ACCESS_LINE.search(head)
+        m = ACCESS_LINE.search(head)
         if m:
             mapped["access-log text (http_method/path/status parsed)"] += 1
             return m.group(1), m.group(2), int(m.group(3))
     if "connection rejected (" in head:
-        m = _REJECTED.search(head)
+        m = REJECTED.search(head)
         if m:
             mapped["'connection rejected (NNN ...)' text (http_status parsed)"] += 1
             return None, None, int(m.group(1))
@@ -601,7 +611,7 @@ def _field_id(
     return None
 
 
-def _ids_in(text: str, patterns: IdPatterns) -> tuple[str | None, str | None, str | None]:
+def ids_in(text: str, patterns: IdPatterns) -> tuple[str | None, str | None, str | None]:
     """First connection id, user id and trace named in a message (null-like values ignored)."""
     ids = extract_ids([text], patterns=patterns)
     return (
