@@ -7,9 +7,10 @@ A row whose fields show a shape these rules leave to `entry.py` -- no logName (r
 an offset or protobuf timestamp, a numeric severity, a payload without a string message, a value
 whose JSON type polars blurs into a string, text on which the two regex engines could disagree --
 is re-read from its line and normalized by `entry.py`. So every row is the row the per-entry
-path builds, but for what polars cannot see: a null field reads as a missing one, an integer
-status as a string, and a string holding a JSON object as the object; so a vectorized row is
-never counted under "null fields ignored" or "httpRequest.status as a string".
+path builds, but for what polars cannot see: a null field reads as a missing one, a number as
+its decimal text (403 and "403", 1.0 and 1 read alike), and a payload container given as a
+string of JSON as the object; so a vectorized row is never counted under "null fields ignored"
+or "httpRequest.status as a string".
 
 When polars cannot read the file at all (a broken line, a BOM, an object where a string was
 expected), `read_ndjson` returns False and the caller reads the file entry by entry.
