@@ -31,7 +31,7 @@ from typing import Any, Literal
 import jinja2
 import polars as pl
 
-from fivewhys.correlate import Correlation, SetAside
+from fivewhys.correlate import MAX_TIME_CANDIDATES, Correlation, SetAside
 from fivewhys.logs.query import explorer_link
 from fivewhys.model import (
     Cause,
@@ -61,7 +61,6 @@ BUCKET_LABELS: dict[str, str] = {
 MAX_EVIDENCE = 10
 MAX_CITED = 5
 MAX_TIMELINE_LINES = 10
-MAX_TIME_CANDIDATES = 200
 
 #: candidate columns an Evidence takes as they are
 _EVIDENCE_COLUMNS = (
