@@ -1,11 +1,9 @@
 """`fivewhys analyze` as the CLI runs it, writing the Markdown and the JSON report of one analysis.
 
-    python -m bench.analyze RESULTS --logs LOGS --out DIR [--proposals]
+    python -m bench.analyze RESULTS --logs LOGS --out DIR
 
 The same calls as `fivewhys analyze` (settings from the working directory, `pipeline.analyze`,
 `pipeline.render`), with both formats rendered from the one analysis rather than analysing twice.
-`--proposals` first applies `bench.proposals`: changes to modules this benchmark does not own,
-measured before they are made.
 """
 
 from __future__ import annotations
@@ -19,12 +17,7 @@ def main() -> None:
     parser.add_argument("results", type=Path)
     parser.add_argument("--logs", required=True)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--proposals", action="store_true")
     args = parser.parse_args()
-    if args.proposals:
-        from bench import proposals
-
-        proposals.apply()
     from fivewhys.config import load_settings
     from fivewhys.pipeline import Analysis, OutputFormat, analyze, render
 

@@ -152,7 +152,6 @@ class Row:
     scenario: Scenario
     floor: Measure
     analyze: Measure
-    extra: list[Measure] = field(default_factory=list)
 
 
 def measures(
@@ -164,7 +163,7 @@ def measures(
     schemas["floor"].write_text(json.dumps(schema_json(SCHEMA)))
     schemas["minimal"].write_text(json.dumps(MINIMAL_SCHEMA))
     logs, results = str(files.logs), str(files.results)
-    reports = {name: out / name for name in ("ndjson", "parquet", "ndjson+p", "parquet+p")}
+    reports = {name: out / name for name in ("ndjson", "parquet")}
 
     def analyze(label: str, source: str, report: Path, *flags: str) -> Measure:
         command = [PYTHON, "-m", "bench.analyze", results, "--logs", source, "--out", str(report)]
@@ -175,9 +174,6 @@ def measures(
         analyze("analyze NDJSON", logs, reports["ndjson"]),
     ]
     if not full:
-        found.append(
-            analyze("analyze NDJSON + proposals", logs, reports["ndjson+p"], "--proposals")
-        )
         return found, reports
     bundle = str(write_bundle(files, scenario))
     naive = out / "naive.json"
@@ -185,8 +181,6 @@ def measures(
         analyze("analyze Parquet", bundle, reports["parquet"]),
         Measure("naive", [PYTHON, "-m", "bench.naive", results, logs, str(naive)]),
         Measure("floor (report fields only)", [*found[0].command[:-1], str(schemas["minimal"])]),
-        analyze("analyze NDJSON + proposals", logs, reports["ndjson+p"], "--proposals"),
-        analyze("analyze Parquet + proposals", bundle, reports["parquet+p"], "--proposals"),
     ]
     reports["naive"] = naive
     return found, reports
@@ -242,12 +236,12 @@ def main() -> None:
         rows = []
         for point in scaling(scenario):
             point_files = ensure(point, args.out)
-            trio, _ = measures(point, point_files, point_files.directory, full=False)
+            pair, _ = measures(point, point_files, point_files.directory, full=False)
             for _ in range(args.scaling_runs):
-                for measure in trio:
+                for measure in pair:
                     run_once(measure)
-            rows.append(Row(point, trio[0], trio[1], trio[2:]))
-            print(f"scaling: {point.name}: {trio[1].time:.2f} s", flush=True)
+            rows.append(Row(point, pair[0], pair[1]))
+            print(f"scaling: {point.name}: {pair[1].time:.2f} s", flush=True)
         print(scaling_table(rows), flush=True)
 
 
@@ -301,15 +295,14 @@ def table(
 def scaling_table(rows: list[Row]) -> str:
     lines = [
         "| entries | failures | tests | floor (s) | analyze NDJSON (s) | × floor | "
-        "+ proposals (s) | × floor | µs per entry | ms per failure | peak RSS (MiB) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "µs per entry | ms per failure | peak RSS (MiB) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         s, t, floor = row.scenario, row.analyze.time, row.floor.time
-        proposed = row.extra[0].time
         lines.append(
             f"| {s.entries:,} | {s.failures:,} | {s.tests:,} | {floor:.2f} | {t:.2f} | "
-            f"{t / floor:.2f} | {proposed:.2f} | {proposed / floor:.2f} | "
+            f"{t / floor:.2f} | "
             f"{1e6 * t / s.entries:.2f} | {1e3 * t / s.failures:.1f} | {row.analyze.rss:.0f} |"
         )
     return "\n".join(lines)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fivewhys.redact import redact_text
+from fivewhys.redact import _substitute, redact_text
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLTEiLCJleHAiOjE3MDAwMDAwMDB9."
@@ -47,3 +47,26 @@ def test_secrets_are_redacted(text: str, expected: str) -> None:
 )
 def test_ordinary_text_is_untouched(text: str) -> None:
     assert redact_text(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"Bearer {JWT}",
+        "ſession_id=abcdef",  # long s: IGNORECASE matches it to "s"
+        "authorİzation: Basic abcdef",  # dotted capital I
+        "ApI_\u212aEY=abcdef",  # Kelvin sign for "k"
+        "Set-Cookie: sid=1",
+        "subprotocol jwt.abcdefghijk",
+        "key AIza" + "x" * 35,
+        "SESSION_ID=abcdef and PASSWD=secret1",
+        "nothing to hide here",
+    ],
+)
+def test_the_quick_check_lets_no_secret_through(text: str) -> None:
+    """Strings the literal pre-check passes over must be ones no pattern would change."""
+    assert redact_text(text) == _substitute(text)
+
+
+def test_unicode_case_variants_are_redacted() -> None:
+    assert redact_text("ſession_id=abcdef") == "ſession_id=[REDACTED]"

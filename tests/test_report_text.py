@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 from conftest import at
 
-from fivewhys.logs.query import build_filter, coalesce, explorer_link, gcloud_command
+from fivewhys.logs.query import build_filter, coalesce, explorer_links, gcloud_command
 from fivewhys.model import Window
 from fivewhys.report.text import cell, code, fence, offset, prose, utc
 
@@ -68,13 +69,25 @@ def test_gcloud_command_quotes_the_filter_for_a_shell() -> None:
     )
 
 
-def test_explorer_link_opens_the_entry() -> None:
-    assert explorer_link("acme", "abc123", at(0)) == (
-        "https://console.cloud.google.com/logs/query;query=insertId%3D%22abc123%22"
-        ";cursorTimestamp=2025-09-07T15:00:00.000000Z;startTime=2025-09-07T14:59:00.000000Z"
-        ";endTime=2025-09-07T15:01:00.000000Z?project=acme"
+def test_explorer_links_open_each_entry() -> None:
+    ids = pl.Series(["abc123", 'odd id/"é"', "abc123"])
+    moments = pl.Series([at(0), at(1.5), at(0)])
+    links = explorer_links("acme", ids, moments).to_list()
+    assert (
+        links[0]
+        == links[2]
+        == (
+            "https://console.cloud.google.com/logs/query;query=insertId%3D%22abc123%22"
+            ";cursorTimestamp=2025-09-07T15:00:00.000000Z;startTime=2025-09-07T14:59:00.000000Z"
+            ";endTime=2025-09-07T15:01:00.000000Z?project=acme"
+        )
     )
-    assert explorer_link(None, "abc123", at(0)) is None
+    assert links[1] == (
+        "https://console.cloud.google.com/logs/query;query=insertId%3D%22odd%20id%2F%5C%22"
+        "%C3%A9%5C%22%22;cursorTimestamp=2025-09-07T15:00:01.500000Z"
+        ";startTime=2025-09-07T14:59:01.500000Z;endTime=2025-09-07T15:01:01.500000Z?project=acme"
+    )
+    assert explorer_links(None, ids, moments).to_list() == [None, None, None]
 
 
 def test_long_evidence_is_shown_whole_in_a_collapsed_block(

@@ -32,7 +32,7 @@ import jinja2
 import polars as pl
 
 from fivewhys.correlate import MAX_TIME_CANDIDATES, Correlation, SetAside
-from fivewhys.logs.query import explorer_link
+from fivewhys.logs.query import explorer_links
 from fivewhys.model import (
     Cause,
     Evidence,
@@ -42,7 +42,14 @@ from fivewhys.model import (
     TimelineEvent,
     Why,
 )
-from fivewhys.rules.matcher import Candidate, Chain, Match, follow_chain, match_rules
+from fivewhys.rules.matcher import (
+    Candidate,
+    Chain,
+    Match,
+    client_matches,
+    follow_chain,
+    match_rules,
+)
 from fivewhys.rules.schema import Rule, why_environment
 
 KEY_WEIGHT: dict[str, float] = {"connection_id": 1.0, "trace": 0.9, "user_id": 0.75, "time": 0.35}
@@ -77,6 +84,15 @@ _EVIDENCE_COLUMNS = (
     "user_agent",
     "trace",
     "join_key",
+)
+#: the other candidate columns a Candidate is built from, in the order unpacked
+_OTHER_COLUMNS = (
+    "message",
+    "template",
+    "offset_s",
+    "failure_idx",
+    "end_offset_s",
+    "http_latency_s",
 )
 _STRICT = why_environment()
 _LENIENT = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.ChainableUndefined)
@@ -126,31 +142,60 @@ def confidence(match: Match) -> float:
 
 
 def candidates_by_failure(
-    correlation: Correlation, count: int, project: str | None
+    correlation: Correlation,
+    count: int,
+    project: str | None,
+    keep: Sequence[int] | None = None,
 ) -> list[tuple[Candidate, ...]]:
-    """Candidate lines per failure as Evidence: every keyed line, the best time-only ones."""
+    """Candidate lines per failure as Evidence: every keyed line, and the best `keep[i]`
+    time-only ones of failure i (MAX_TIME_CANDIDATES each when not given)."""
+    limit = pl.lit(MAX_TIME_CANDIDATES)
+    if keep is not None:
+        limit = pl.col("failure_idx").replace_strict(dict(enumerate(keep)), return_dtype=pl.Int64)
     frame = correlation.candidates.with_columns(
         end_offset_s=pl.col("offset_s")
         + (pl.col("end_time") - pl.col("timestamp")).dt.total_microseconds() / 1e6,
         rank_in_key=pl.int_range(pl.len()).over(["failure_idx", "join_key"]),
-    ).filter((pl.col("join_key") != "time") | (pl.col("rank_in_key") < MAX_TIME_CANDIDATES))
+    ).filter((pl.col("join_key") != "time") | (pl.col("rank_in_key") < limit))
+    links = explorer_links(project, frame.get_column("insert_id"), frame.get_column("timestamp"))
+    # read column-wise: a dict per row costs more than the Evidence built from it
+    columns = frame.select(*_EVIDENCE_COLUMNS, *_OTHER_COLUMNS).to_dict(as_series=False)
+    width = len(_EVIDENCE_COLUMNS)
+    rows = zip(
+        *(columns[name] for name in (*_EVIDENCE_COLUMNS, *_OTHER_COLUMNS)), links, strict=True
+    )
     out: list[list[Candidate]] = [[] for _ in range(count)]
-    for row in frame.iter_rows(named=True):
-        latency = row["http_latency_s"] if row["kind"] == "request" else None
-        out[row["failure_idx"]].append(
-            Candidate(_evidence(row, project), row["end_offset_s"], latency)
+    for row in rows:
+        fields = dict(zip(_EVIDENCE_COLUMNS, row[:width], strict=True))
+        message, template, offset, failure, end_offset, latency, link = row[width:]
+        evidence = Evidence(
+            **fields,
+            message=message or "",
+            template=template or "",
+            offset_s=round(offset, 3),
+            link=link,
         )
+        request = fields["kind"] == "request"
+        out[failure].append(Candidate(evidence, end_offset, latency if request else None))
     return [tuple(c) for c in out]
 
 
-def _evidence(row: dict[str, Any], project: str | None) -> Evidence:
-    return Evidence(
-        **{column: row[column] for column in _EVIDENCE_COLUMNS},
-        message=row["message"] or "",
-        template=row["template"] or "",
-        offset_s=round(row["offset_s"], 3),
-        link=explorer_link(project, row["insert_id"], row["timestamp"]),
-    )
+def reads_time_lines(failure: Failure, rules: Sequence[Rule]) -> bool:
+    """Can a rule that joins lines by time weigh in on this failure: one whose client side
+    matches it, or one its `caused_by` chain leads to? For the other failures only the
+    time-only lines the report lists (MAX_EVIDENCE) are ever read."""
+    by_id = {rule.id: rule for rule in rules}
+    pending = [rule for rule in rules if client_matches(rule.client, failure) is not None]
+    seen: set[str] = set()
+    while pending:
+        rule = pending.pop()
+        if rule.id in seen:
+            continue
+        seen.add(rule.id)
+        if any("time" in selection.join for selection in rule.server.values()):
+            return True
+        pending += [by_id[i] for i in rule.caused_by if i in by_id]
+    return False
 
 
 def explain_failures(
@@ -161,7 +206,11 @@ def explain_failures(
     project: str | None = None,
 ) -> list[Explained]:
     """Match every failure against the rules (priority order) and follow `caused_by` chains."""
-    per_failure = candidates_by_failure(correlation, len(failures), project)
+    keep = [
+        MAX_TIME_CANDIDATES if reads_time_lines(failure, rules) else MAX_EVIDENCE
+        for failure in failures
+    ]
+    per_failure = candidates_by_failure(correlation, len(failures), project, keep)
     return [
         explain_one(failure, candidates, rules, slack_s)
         for failure, candidates in zip(failures, per_failure, strict=True)
