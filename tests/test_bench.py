@@ -92,8 +92,9 @@ def test_fewer_time_only_lines_change_no_byte_of_the_report(
     """Failures no time-joining rule can reach get only the time-only lines the report lists:
     the reports must be the ones every failure's full set of time-only lines gives."""
     trimmed = [render(_analysis(scenario), fmt) for fmt in OutputFormat]
-    rules = load_rules([bundled_rules_dir()], collect_errors=False)
-    reads = {whys.reads_time_lines(f, rules) for f in read_results([scenario.results]).failures}
+    readers = whys.time_line_readers(load_rules([bundled_rules_dir()], collect_errors=False))
+    failures = read_results([scenario.results]).failures
+    reads = {whys.reads_time_lines(f, readers) for f in failures}
     assert reads == {True, False}
     monkeypatch.setattr(whys, "reads_time_lines", lambda failure, rules: True)
     assert [render(_analysis(scenario), fmt) for fmt in OutputFormat] == trimmed

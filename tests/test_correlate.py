@@ -212,7 +212,8 @@ def _ladder(failures, frame, keep):  # type: ignore[no-untyped-def]
             rank = ["connection_id", "trace", "user_id", "time"].index(key)
             rows.append((rank, -hint, abs(offset), line["insert_id"], key))
         rows.sort()
-        rows = [r for r in rows if r[4] != "time"] + [r for r in rows if r[4] == "time"][:keep]
+        timed = [r for r in rows if r[4] == "time"][: keep[index]]
+        rows = [r for r in rows if r[4] != "time"] + timed
         chosen += [(index, r[3], r[4]) for r in rows]
         aside.append((other, contradicting))
         covered.append(seen > 0)
@@ -255,8 +256,8 @@ def test_correlate_equals_the_ladder_read_line_by_line(seed: int) -> None:
             row["http_latency_s"] = rng.choice([0.0, 0.01, 30.0])
         rows.append(row)
     frame = make_frame(rows)
-    keep = rng.choice([3, 200])
-    result = correlate(failures, frame, SETTINGS, max_time_candidates=keep)
+    keep = [rng.choice([0, 3, 200]) for _ in failures]
+    result = correlate(failures, frame, SETTINGS, time_caps=keep)
     chosen, aside, covered = _ladder(failures, frame, keep)
     got = list(result.candidates.select("failure_idx", "insert_id", "join_key").iter_rows())
     assert got == chosen

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fivewhys.redact import _substitute, redact_text
+from fivewhys.redact import _MAY_HOLD_A_SECRET, _may_hold_a_secret, _substitute, redact_text
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLTEiLCJleHAiOjE3MDAwMDAwMDB9."
@@ -70,3 +70,11 @@ def test_the_quick_check_lets_no_secret_through(text: str) -> None:
 
 def test_unicode_case_variants_are_redacted() -> None:
     assert redact_text("ſession_id=abcdef") == "ſession_id=[REDACTED]"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["COOKIE", "x-Api-KEY", "JWT.", "jwt", "eyj", "eyJ", "aiza", "AIza", "Pass", "PASSW", "plain"],
+)
+def test_the_ascii_quick_check_is_the_regex(text: str) -> None:
+    assert _may_hold_a_secret(text) == (_MAY_HOLD_A_SECRET.search(text) is not None)

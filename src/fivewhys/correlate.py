@@ -15,6 +15,7 @@ Only the chosen candidates carry the LogFrame's columns.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -137,9 +138,11 @@ def correlate(
     failures: list[Failure],
     frame: pl.DataFrame,
     settings: WindowSettings,
-    max_time_candidates: int = MAX_TIME_CANDIDATES,
+    time_caps: Sequence[int] | None = None,
 ) -> Correlation:
-    """Join every log line overlapping a failure's window to it, labelled by the strongest key."""
+    """Join every log line overlapping a failure's window to it, labelled by the strongest key;
+    of the lines joined by time only, the best `time_caps[i]` of failure i (MAX_TIME_CANDIDATES
+    each when not given)."""
     windows = [failure_window(f, settings) for f in failures]
     failure_frame = _failure_frame(failures, windows)
     lines = frame.select(
@@ -157,7 +160,12 @@ def correlate(
         for column, kind in zip(_ID_KINDS, ("connection_ids", "traces", "user_ids"), strict=True)
     }
     keyed = _keyed(lines, failure_frame, all_ids)
-    timed, time_counts = _timed(lines, failure_frame, all_ids, max_time_candidates)
+    caps = pl.lit(MAX_TIME_CANDIDATES)
+    if time_caps is not None:
+        caps = pl.col("failure_idx").replace_strict(
+            dict(enumerate(time_caps)), return_dtype=pl.Int64
+        )
+    timed, time_counts = _timed(lines, failure_frame, all_ids, caps)
 
     in_window = _window_counts(frame, failure_frame)
     joined = (
@@ -254,10 +262,11 @@ def _timed(
     lines: pl.DataFrame,
     failures: pl.DataFrame,
     all_ids: dict[str, list[str]],
-    keep: int,
+    keep: pl.Expr,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Time-only candidates (the best `keep` per failure), and per failure how many lines joined
-    by time and how many more were kept out for a contradicting status."""
+    """Time-only candidates (the best `keep` per failure: an expression of failure_idx), and per
+    failure how many lines joined by time and how many more were kept out for a contradicting
+    status."""
     # a line naming any failure's id joins by that id or not at all; an id no failure has
     # (another user's) keeps it from the failures that have ids of that kind
     known = pl.any_horizontal(

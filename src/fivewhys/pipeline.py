@@ -46,7 +46,7 @@ from fivewhys.report.markdown import render_markdown
 from fivewhys.report.text import utc
 from fivewhys.results import read_results
 from fivewhys.rules.loader import bundled_rules_dir, load_rules
-from fivewhys.whys import build_causes, explain_failures, failure_reports
+from fivewhys.whys import build_causes, explain_failures, failure_reports, time_caps
 
 SCHEMA_VERSION = "1.0"
 #: fallback buckets a rule files a failure into
@@ -113,7 +113,7 @@ def analyze(analysis: Analysis) -> Report:
         save_bundle(analysis.save_logs, logs)
     pulls = logs.pulls
     project = pulls[0].project if pulls else _project(logs.frame)
-    correlation = correlate(failures, logs.frame, settings.window)
+    correlation = correlate(failures, logs.frame, settings.window, time_caps(failures, rules))
     explained = explain_failures(
         failures, correlation, rules, slack_s=settings.window.skew_s, project=project
     )

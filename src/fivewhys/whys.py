@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Literal
 
 import jinja2
@@ -142,21 +143,13 @@ def confidence(match: Match) -> float:
 
 
 def candidates_by_failure(
-    correlation: Correlation,
-    count: int,
-    project: str | None,
-    keep: Sequence[int] | None = None,
+    correlation: Correlation, count: int, project: str | None
 ) -> list[tuple[Candidate, ...]]:
-    """Candidate lines per failure as Evidence: every keyed line, and the best `keep[i]`
-    time-only ones of failure i (MAX_TIME_CANDIDATES each when not given)."""
-    limit = pl.lit(MAX_TIME_CANDIDATES)
-    if keep is not None:
-        limit = pl.col("failure_idx").replace_strict(dict(enumerate(keep)), return_dtype=pl.Int64)
+    """Candidate lines per failure as Evidence (as many as correlate kept)."""
     frame = correlation.candidates.with_columns(
         end_offset_s=pl.col("offset_s")
         + (pl.col("end_time") - pl.col("timestamp")).dt.total_microseconds() / 1e6,
-        rank_in_key=pl.int_range(pl.len()).over(["failure_idx", "join_key"]),
-    ).filter((pl.col("join_key") != "time") | (pl.col("rank_in_key") < limit))
+    )
     links = explorer_links(project, frame.get_column("insert_id"), frame.get_column("timestamp"))
     # read column-wise: a dict per row costs more than the Evidence built from it
     columns = frame.select(*_EVIDENCE_COLUMNS, *_OTHER_COLUMNS).to_dict(as_series=False)
@@ -180,22 +173,33 @@ def candidates_by_failure(
     return [tuple(c) for c in out]
 
 
-def reads_time_lines(failure: Failure, rules: Sequence[Rule]) -> bool:
-    """Can a rule that joins lines by time weigh in on this failure: one whose client side
-    matches it, or one its `caused_by` chain leads to? For the other failures only the
-    time-only lines the report lists (MAX_EVIDENCE) are ever read."""
+def time_line_readers(rules: Sequence[Rule]) -> list[Rule]:
+    """The rules through which a failure's time-only lines can be read: those that join lines
+    by time, and those whose `caused_by` chain leads to one."""
     by_id = {rule.id: rule for rule in rules}
-    pending = [rule for rule in rules if client_matches(rule.client, failure) is not None]
-    seen: set[str] = set()
-    while pending:
-        rule = pending.pop()
-        if rule.id in seen:
-            continue
-        seen.add(rule.id)
+
+    def leads_to_time(rule: Rule, seen: frozenset[str]) -> bool:
         if any("time" in selection.join for selection in rule.server.values()):
             return True
-        pending += [by_id[i] for i in rule.caused_by if i in by_id]
-    return False
+        deeper = [by_id[i] for i in rule.caused_by if i in by_id and i not in seen]
+        return any(leads_to_time(d, seen | {d.id}) for d in deeper)
+
+    return [rule for rule in rules if leads_to_time(rule, frozenset({rule.id}))]
+
+
+def reads_time_lines(failure: Failure, readers: Sequence[Rule]) -> bool:
+    """Does one of `readers` (time_line_readers) match the failure's client side?"""
+    return any(client_matches(rule.client, failure) is not None for rule in readers)
+
+
+def time_caps(failures: Sequence[Failure], rules: Sequence[Rule]) -> list[int]:
+    """How many time-only lines each failure needs (correlate keeps no more): all it may have
+    when a rule can read them, else only the ones its report lists (MAX_EVIDENCE)."""
+    readers = time_line_readers(rules)
+    return [
+        MAX_TIME_CANDIDATES if reads_time_lines(failure, readers) else MAX_EVIDENCE
+        for failure in failures
+    ]
 
 
 def explain_failures(
@@ -206,11 +210,7 @@ def explain_failures(
     project: str | None = None,
 ) -> list[Explained]:
     """Match every failure against the rules (priority order) and follow `caused_by` chains."""
-    keep = [
-        MAX_TIME_CANDIDATES if reads_time_lines(failure, rules) else MAX_EVIDENCE
-        for failure in failures
-    ]
-    per_failure = candidates_by_failure(correlation, len(failures), project, keep)
+    per_failure = candidates_by_failure(correlation, len(failures), project)
     return [
         explain_one(failure, candidates, rules, slack_s)
         for failure, candidates in zip(failures, per_failure, strict=True)
@@ -229,11 +229,17 @@ def explain_one(
     return Explained(failure, match, chain, candidates, confidence(match))
 
 
+@lru_cache(maxsize=4096)
+def _template(text: str, lenient: bool) -> jinja2.Template:
+    """A why's template, compiled once per run (compiling costs 100x rendering)."""
+    return (_LENIENT if lenient else _STRICT).from_string(text)
+
+
 def _render_why(text: str, context: dict[str, Any]) -> str:
     try:
-        return _STRICT.from_string(text).render(context).strip()
+        return _template(text, lenient=False).render(context).strip()
     except jinja2.UndefinedError:
-        return _LENIENT.from_string(text).render(context).strip()
+        return _template(text, lenient=True).render(context).strip()
 
 
 def _whys_for(

@@ -162,14 +162,22 @@ def explorer_links(project: str | None, insert_ids: pl.Series, moments: pl.Serie
     """
     if not project:
         return pl.Series("link", [None] * len(insert_ids), dtype=pl.String)
-    quoted = {i: quote(f"insertId={_quote(i)}", safe="") for i in insert_ids.unique().to_list()}
+    # ids of letters, digits and _.-~ need no quoting (all Cloud Logging writes); others do
+    plain = insert_ids.str.contains(r"^[A-Za-z0-9_.~-]*$")
+    odd = insert_ids.filter(~plain).unique().to_list()
+    quoted = {i: quote(f"insertId={_quote(i)}", safe="") for i in odd}
     stamp = "%Y-%m-%dT%H:%M:%S%.6fZ"
-    frame = pl.DataFrame({"insert_id": insert_ids, "moment": moments})
-    moment = pl.col("moment")
+    frame = pl.DataFrame({"insert_id": insert_ids, "moment": moments, "plain": plain})
+    moment, insert_id = pl.col("moment"), pl.col("insert_id")
+    query = (
+        pl.when("plain")
+        .then(pl.concat_str(pl.lit("insertId%3D%22"), insert_id, pl.lit("%22")))
+        .otherwise(insert_id.replace_strict(quoted, default=None, return_dtype=pl.String))
+    )
     return frame.select(
         link=pl.concat_str(
             pl.lit(f"{_CONSOLE};query="),
-            pl.col("insert_id").replace_strict(quoted, return_dtype=pl.String),
+            query,
             pl.lit(";cursorTimestamp="),
             moment.dt.strftime(stamp),
             pl.lit(";startTime="),
