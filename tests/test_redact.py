@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import BaseModel
 
-from fivewhys.redact import _MAY_HOLD_A_SECRET, _may_hold_a_secret, _substitute, redact_text
+from fivewhys.redact import (
+    _MAY_HOLD_A_SECRET,
+    _may_hold_a_secret,
+    _redacted,
+    _substitute,
+    redact_text,
+)
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLTEiLCJleHAiOjE3MDAwMDAwMDB9."
@@ -78,3 +85,31 @@ def test_unicode_case_variants_are_redacted() -> None:
 )
 def test_the_ascii_quick_check_is_the_regex(text: str) -> None:
     assert _may_hold_a_secret(text) == (_MAY_HOLD_A_SECRET.search(text) is not None)
+
+
+class _Line(BaseModel, frozen=True):
+    message: str
+    status: int | None = None
+
+
+class _Doc(BaseModel, frozen=True):
+    title: str
+    lines: tuple[_Line, ...]
+    counts: dict[str, int]
+
+
+def test_only_what_held_a_secret_is_copied() -> None:
+    clean = _Line(message="handshake rejected", status=403)
+    doc = _Doc(
+        title="run",
+        lines=(clean, _Line(message=f"Authorization: Bearer {JWT}")),
+        counts={"token=abcdefgh": 1, "plain": 2},
+    )
+    redacted = _redacted(doc)
+    assert redacted.lines[0] is clean  # untouched parts are the same objects
+    assert redacted.lines[1].message == "Authorization: Bearer [REDACTED]"
+    assert isinstance(redacted.lines, tuple)
+    assert redacted.counts == {"token=[REDACTED]": 1, "plain": 2}
+    assert doc.lines[1].message.endswith(JWT)  # the original is not changed
+    nothing = _Doc(title="run", lines=(clean,), counts={"plain": 2})
+    assert _redacted(nothing) is nothing

@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 import polars as pl
+from pydantic import BaseModel
 
 from fivewhys.model import Report
 
@@ -90,24 +91,35 @@ def redact_frame(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _walk(value: Any) -> Any:
-    # exact types first: a report holds half a million values, most of them plain
-    kind = type(value)
-    if kind is str:
-        return redact_text(value)
-    if kind is dict:
-        return {_walk(k): _walk(v) for k, v in value.items()}
-    if kind is list or kind is tuple:
-        return [_walk(v) for v in value]
+def _redacted(value: Any) -> Any:
+    """`value` with every string in it redacted; the very same object when nothing changed, so
+    the clean bulk of a report (nearly all of it) is neither copied nor validated again."""
     if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, dict):
-        return {_walk(k): _walk(v) for k, v in value.items()}
+        clean = redact_text(value)
+        return value if clean == value else clean
+    if isinstance(value, BaseModel):
+        changes = {}
+        for name in type(value).model_fields:
+            old = getattr(value, name)
+            new = _redacted(old)
+            if new is not old:
+                changes[name] = new
+        return value.model_copy(update=changes) if changes else value
     if isinstance(value, list | tuple):
-        return [_walk(v) for v in value]
+        items = [_redacted(item) for item in value]
+        same = all(new is old for new, old in zip(items, value, strict=True))
+        return value if same else type(value)(items)
+    if isinstance(value, dict):
+        pairs = [(_redacted(k), _redacted(v)) for k, v in value.items()]
+        same = all(
+            k is old_k and v is old_v
+            for (k, v), (old_k, old_v) in zip(pairs, value.items(), strict=True)
+        )
+        return value if same else dict(pairs)
     return value
 
 
 def redact_report(report: Report) -> Report:
     """A copy of the report with every string redacted (ids and times are untouched by design)."""
-    return Report.model_validate(_walk(report.model_dump()))
+    redacted: Report = _redacted(report)
+    return redacted

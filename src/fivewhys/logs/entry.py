@@ -208,8 +208,16 @@ def build_frame(batches: Sequence[LogBatch]) -> tuple[pl.DataFrame, int]:
             parts.append(pl.DataFrame(batch.columns, schema=BUILD_SCHEMA))
     frame = pl.concat(parts, how="vertical")
     frame = frame.with_columns(pl.col("timestamp").cast(UTC_US), pl.col("end_time").cast(UTC_US))
-    unique = frame.unique(subset="insert_id", keep="first", maintain_order=True)
+    unique = first_per_insert_id(frame)
     return unique.sort("timestamp", "insert_id"), frame.height - unique.height
+
+
+def first_per_insert_id(frame: pl.DataFrame) -> pl.DataFrame:
+    """The first row of each insertId, in order. Counting the distinct ids first costs a third
+    of the order-keeping dedup, which a frame with no repeat (most) then skips."""
+    if frame.get_column("insert_id").n_unique() == frame.height:
+        return frame
+    return frame.unique(subset="insert_id", keep="first", maintain_order=True)
 
 
 def _row(

@@ -27,6 +27,7 @@ from fivewhys.logs.entry import (
     INVALID_JSON,
     LogBatch,
     build_frame,
+    first_per_insert_id,
     normalize_entries,
 )
 from fivewhys.logs.fast import read_ndjson
@@ -101,7 +102,7 @@ def collect(
     all_pulls = list(pulls)
     if bundles:
         merged = pl.concat([frame, *(rows for rows, _ in bundles)], how="vertical")
-        unique = merged.unique(subset="insert_id", keep="first", maintain_order=True)
+        unique = first_per_insert_id(merged)
         frame = unique.sort("timestamp", "insert_id")
         duplicates += merged.height - unique.height
         for _, meta in bundles:
