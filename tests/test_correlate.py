@@ -9,7 +9,7 @@ import pytest
 from conftest import at, make_failure, make_frame
 
 from fivewhys.config import WindowSettings
-from fivewhys.correlate import correlate, failure_window
+from fivewhys.correlate import SetAside, correlate, failure_window
 
 SETTINGS = WindowSettings(before_s=5, after_s=5, skew_s=1)
 
@@ -220,8 +220,9 @@ def _ladder(failures, frame, keep):  # type: ignore[no-untyped-def]
     return chosen, aside, covered
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(12))
 def test_correlate_equals_the_ladder_read_line_by_line(seed: int) -> None:
+    """Odd seeds put lines on whole seconds: many at one instant, ranked by insert_id."""
     rng = random.Random(seed)
     conns = [f"conn_{n}" for n in range(8)]
     users = [f"u{n}" for n in range(8)]
@@ -243,7 +244,7 @@ def test_correlate_equals_the_ladder_read_line_by_line(seed: int) -> None:
         kind = rng.choice(["request", "stdout", "stderr", "system"])
         row = {
             "insert_id": f"l{n:03d}",
-            "timestamp": at(rng.uniform(-20, 110)),
+            "timestamp": at(rng.randint(-20, 110) if seed % 2 else rng.uniform(-20, 110)),
             "kind": kind,
             "severity": rng.choice(["DEFAULT", "INFO", "WARNING", "ERROR"]),
             "connection_id": rng.choice([None, None, *conns]),
@@ -273,3 +274,15 @@ def test_candidates_carry_their_templates() -> None:
     ).with_columns(template=pl.lit(None, dtype=pl.String))
     result = correlate([failure], frame, SETTINGS)
     assert result.candidates.get_column("template").to_list() == ["took <NUM>"]
+
+
+def test_lines_at_one_instant_are_kept_by_insert_id() -> None:
+    """The nearest time-only lines tie on distance: the smallest insert_ids win, on both sides
+    of the failure's end, whatever order the lines come in."""
+    failure = make_failure(start=0.0, end=2.0)
+    before = [{"insert_id": i, "timestamp": at(1.0), "kind": "stdout"} for i in "dcba"]
+    after = [{"insert_id": i, "timestamp": at(3.0), "kind": "stdout"} for i in ("bb", "aa")]
+    frame = make_frame(after + before)
+    result = correlate([failure], frame, SETTINGS, time_caps=[3])
+    assert result.candidates.get_column("insert_id").to_list() == ["a", "aa", "b"]
+    assert result.set_aside == [SetAside(0, 0)]

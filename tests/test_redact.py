@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 from pydantic import BaseModel
 
 from fivewhys.redact import (
     _MAY_HOLD_A_SECRET,
+    TEXT_COLUMNS,
     _may_hold_a_secret,
     _redacted,
     _substitute,
+    redact_frame,
     redact_text,
 )
 
@@ -113,3 +116,21 @@ def test_only_what_held_a_secret_is_copied() -> None:
     assert doc.lines[1].message.endswith(JWT)  # the original is not changed
     nothing = _Doc(title="run", lines=(clean,), counts={"plain": 2})
     assert _redacted(nothing) is nothing
+
+
+def test_a_frame_is_redacted_as_its_rows_would_be() -> None:
+    texts = [
+        f"Authorization: Bearer {JWT}",
+        "plain line",
+        None,
+        "ſession_id=abcdef",
+        "héllo token=abcdefgh",
+        "AIza" + "x" * 35,
+        "PASSWORD=hunter22",
+    ]
+    frame = pl.DataFrame(dict.fromkeys(TEXT_COLUMNS, texts))
+    redacted = redact_frame(frame)
+    expected = [None if t is None else _substitute(t) for t in texts]
+    for name in TEXT_COLUMNS:
+        assert redacted.get_column(name).to_list() == expected
+    assert expected[1] == "plain line" and "[REDACTED]" in expected[0]

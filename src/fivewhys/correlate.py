@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 import polars as pl
 
@@ -266,7 +267,13 @@ def _timed(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Time-only candidates (the best `keep` per failure: an expression of failure_idx), and per
     failure how many lines joined by time and how many more were kept out for a contradicting
-    status."""
+    status.
+
+    Lines with HTTP fields, or that last, are paired with every window they meet: their status
+    may contradict the client's, their path and status may match it. The others (most lines)
+    are instants whose hint is the same for every failure: only the nearest of each hint can be
+    among a failure's best, and of the rest only their number in its window is needed.
+    """
     # a line naming any failure's id joins by that id or not at all; an id no failure has
     # (another user's) keeps it from the failures that have ids of that kind
     known = pl.any_horizontal(
@@ -295,25 +302,42 @@ def _timed(
             + pl.col("kind").is_in(["system", "stderr"]).cast(pl.Int32),
         )
     )
-    found = []
+    http = (
+        pl.col("http_status").is_not_null()
+        | pl.col("http_path").is_not_null()
+        | (pl.col("end_time") != pl.col("timestamp"))
+    )
+    failures = failures.with_columns(_keep=keep)
+    paired, nearest, counts = [], [], []
     for owns in failures.get_column("owns").unique().sort().to_list():
         eligible = bare.filter((pl.col("_unknown") & owns) == 0)
         group = failures.filter(pl.col("owns") == owns)
-        if eligible.is_empty():
-            continue
-        found.append(_in_windows(eligible, group).with_columns(_contradicts=_contradicts()))
-    if not found:
-        counts = pl.DataFrame(
+        with_http = eligible.filter(http)
+        if not with_http.is_empty():
+            pairs = _in_windows(with_http, group).with_columns(_contradicts=_contradicts())
+            paired.append(pairs)
+            counts.append(
+                pairs.group_by("failure_idx").agg(
+                    time_lines=pl.len(), contradicting=pl.col("_contradicts").sum()
+                )
+            )
+        instants = eligible.filter(~http).sort("timestamp", "insert_id")
+        if not instants.is_empty():
+            nearest += _nearest(instants, group)
+            counts.append(_instants_in_windows(instants, group))
+    if not counts:
+        empty_counts = pl.DataFrame(
             schema={
                 "failure_idx": pl.Int64(),
                 "time_lines": pl.UInt32(),
                 "contradicting": pl.UInt32(),
             }
         )
-        return _empty_chosen(), counts
-    pairs = pl.concat(found)
-    counts = pairs.group_by("failure_idx").agg(
-        time_lines=pl.len(), contradicting=pl.col("_contradicts").sum().cast(pl.UInt32)
+        return _empty_chosen(), empty_counts
+    totals = (
+        pl.concat([c.cast({"time_lines": pl.UInt32, "contradicting": pl.UInt32}) for c in counts])
+        .group_by("failure_idx")
+        .agg(pl.col("time_lines").sum(), pl.col("contradicting").sum())
     )
     path_known = pl.col("f_path").is_not_null()
     hint = (
@@ -325,13 +349,20 @@ def _timed(
             + (pl.col("http_status") == pl.col("f_status")).fill_null(False).cast(pl.Int32) * 2
         )
     )
-    offset_us = (pl.col("timestamp") - pl.col("f_end")).dt.total_microseconds()
-    ranked = pairs.filter(~pl.col("_contradicts")).select(
-        "_row",
-        "failure_idx",
-        "insert_id",
-        _offset_us=offset_us,
-        hint=hint.cast(pl.Int32),
+    ranked = pl.concat(
+        [
+            *(
+                pairs.filter(~pl.col("_contradicts")).select(
+                    "_row",
+                    "failure_idx",
+                    "insert_id",
+                    _offset_us=_offset_us(),
+                    hint=hint.cast(pl.Int32),
+                )
+                for pairs in paired
+            ),
+            *nearest,
+        ]
     )
     # (hint, closeness) as one number: the best per failure, then ties by insert_id
     score = (6 - pl.col("hint")).cast(pl.Int64) * 10**13 + pl.col("_offset_us").abs()
@@ -347,7 +378,103 @@ def _timed(
         offset_s=pl.col("_offset_us") / 1e6,
         hint="hint",
         insert_id="insert_id",
-    ), counts
+    ), totals
+
+
+def _offset_us() -> pl.Expr:
+    return (pl.col("timestamp") - pl.col("f_end")).dt.total_microseconds()
+
+
+def _nearest(instants: pl.DataFrame, failures: pl.DataFrame) -> list[pl.DataFrame]:
+    """Candidates among instants (sorted by time, then insert_id) for each failure: of each
+    hint, those nearest its end, enough that its best `_keep` are among them.
+
+    Their hint: 0 for a failure that knows its URL path (they have none), else their own part
+    (`_base`).
+    """
+    path_known = failures.get_column("f_path").is_not_null()
+    levels = [(failures.filter(path_known), instants, 0)]
+    levels += [
+        (failures.filter(~path_known), instants.filter(pl.col("_base") == base), base)
+        for base in (0, 1, 2)
+    ]
+    return [
+        _nearest_of(lines, group, hint)
+        for group, lines, hint in levels
+        if not group.is_empty() and not lines.is_empty()
+    ]
+
+
+def _nearest_of(lines: pl.DataFrame, failures: pl.DataFrame, hint: int) -> pl.DataFrame:
+    """(line, failure) pairs: the `_keep` lines before a failure's end and the `_keep` from its
+    end on, within its window, widened to every line at the instant of the outermost ones (the
+    ranking breaks ties of distance by insert_id, which the time order cannot follow on both
+    sides)."""
+    times = lines.get_column("timestamp")
+    last = lines.height - 1
+
+    def position(moments: pl.Series, side: Literal["left", "right"]) -> pl.Series:
+        return times.search_sorted(moments, side=side).cast(pl.Int64)
+
+    bounds = pl.DataFrame(
+        {
+            "low": position(failures.get_column("win_start"), "left"),
+            "high": position(failures.get_column("win_end"), "right"),
+            "middle": position(failures.get_column("f_end"), "left"),
+            "keep": failures.get_column("_keep").cast(pl.Int64),
+        }
+    ).with_columns(pl.col("middle").clip(pl.col("low"), pl.col("high")))
+    bounds = bounds.with_columns(
+        start=pl.max_horizontal("low", pl.col("middle") - pl.col("keep")),
+        stop=pl.min_horizontal("high", pl.col("middle") + pl.col("keep")),
+    )
+    first = times.gather(bounds.get_column("start").clip(0, last))
+    final = times.gather((bounds.get_column("stop") - 1).clip(0, last))
+    taken = pl.col("start") < pl.col("stop")
+    bounds = bounds.with_columns(
+        start=pl.when(taken)
+        .then(pl.max_horizontal(pl.col("low"), position(first, "left")))
+        .otherwise("start"),
+        stop=pl.when(taken)
+        .then(pl.min_horizontal(pl.col("high"), position(final, "right")))
+        .otherwise("stop"),
+    )
+    ranges = (
+        bounds.select(
+            _failure=pl.int_range(pl.len(), dtype=pl.UInt32),
+            _line=pl.int_ranges("start", "stop", dtype=pl.UInt32),
+        )
+        .explode("_line")
+        .drop_nulls("_line")
+    )
+    pairs = pl.concat(
+        [
+            lines[ranges.get_column("_line")].select("_row", "timestamp", "insert_id"),
+            failures[ranges.get_column("_failure")].select("failure_idx", "f_end"),
+        ],
+        how="horizontal",
+    )
+    return pairs.select(
+        "_row",
+        "failure_idx",
+        "insert_id",
+        _offset_us=_offset_us(),
+        hint=pl.lit(hint, dtype=pl.Int32),
+    )
+
+
+def _instants_in_windows(instants: pl.DataFrame, failures: pl.DataFrame) -> pl.DataFrame:
+    """How many instants (sorted by time) each failure's window holds."""
+    times = instants.get_column("timestamp")
+    low = times.search_sorted(failures.get_column("win_start"), side="left")
+    high = times.search_sorted(failures.get_column("win_end"), side="right")
+    return pl.DataFrame(
+        {
+            "failure_idx": failures.get_column("failure_idx"),
+            "time_lines": (high.cast(pl.Int64) - low.cast(pl.Int64)).cast(pl.UInt32),
+            "contradicting": pl.repeat(0, failures.height, dtype=pl.UInt32, eager=True),
+        }
+    )
 
 
 def _in_windows(lines: pl.DataFrame, failures: pl.DataFrame) -> pl.DataFrame:
