@@ -36,7 +36,7 @@ def _line(insert_id: str, message: str, **fields: Any) -> Candidate:
         offset_s=fields.pop("offset_s", -1.0),
         **fields,
     )
-    return Candidate(evidence, evidence.offset_s + (latency or 0.0), latency)
+    return Candidate.of(evidence, evidence.offset_s + (latency or 0.0), latency)
 
 
 def _rule(**overrides: Any) -> Rule:

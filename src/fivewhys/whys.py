@@ -145,7 +145,7 @@ def confidence(match: Match) -> float:
 def candidates_by_failure(
     correlation: Correlation, count: int, project: str | None
 ) -> list[tuple[Candidate, ...]]:
-    """Candidate lines per failure as Evidence (as many as correlate kept)."""
+    """Candidate lines per failure (as many as correlate kept)."""
     frame = correlation.candidates.with_columns(
         end_offset_s=pl.col("offset_s")
         + (pl.col("end_time") - pl.col("timestamp")).dt.total_microseconds() / 1e6,
@@ -159,17 +159,13 @@ def candidates_by_failure(
     )
     out: list[list[Candidate]] = [[] for _ in range(count)]
     for row in rows:
-        fields = dict(zip(_EVIDENCE_COLUMNS, row[:width], strict=True))
+        line = dict(zip(_EVIDENCE_COLUMNS, row[:width], strict=True))
         message, template, offset, failure, end_offset, latency, link = row[width:]
-        evidence = Evidence(
-            **fields,
-            message=message or "",
-            template=template or "",
-            offset_s=round(offset, 3),
-            link=link,
+        line.update(
+            message=message or "", template=template or "", offset_s=round(offset, 3), link=link
         )
-        request = fields["kind"] == "request"
-        out[failure].append(Candidate(evidence, end_offset, latency if request else None))
+        request = line["kind"] == "request"
+        out[failure].append(Candidate(line, end_offset, latency if request else None))
     return [tuple(c) for c in out]
 
 

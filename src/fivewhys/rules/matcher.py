@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from rapidfuzz import fuzz, process
@@ -59,15 +59,29 @@ _SERVER_ANSWER = re.compile(
 _FUZZY_CACHE_LIMIT = 100_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Candidate:
     """One candidate line of one failure, as the matcher sees it."""
 
-    evidence: Evidence
+    #: the line's Evidence fields; the matcher reads these, and the Evidence model is built
+    #: only for a line that is cited or listed (at a thousand failures, a third of them)
+    line: Mapping[str, Any]
     #: seconds from the failure's end to the end of the line's interval (request logs: + latency)
     end_offset_s: float
     #: how long a request log's request lasted, seconds; None for other lines
     latency_s: float | None = None
+
+    @cached_property
+    def evidence(self) -> Evidence:
+        """The line as a report shows it."""
+        return Evidence(**self.line)
+
+    @classmethod
+    def of(
+        cls, evidence: Evidence, end_offset_s: float, latency_s: float | None = None
+    ) -> Candidate:
+        """A candidate for a line already made into Evidence."""
+        return cls(evidence.model_dump(), end_offset_s, latency_s)
 
 
 @dataclass(frozen=True)
@@ -303,22 +317,22 @@ def text_score(
 
 def field_mismatch(selection: ServerSelection, candidate: Candidate) -> str | None:
     """The first non-text field of the selection the line fails, or None when all hold."""
-    line = candidate.evidence
-    severity = line.severity or "DEFAULT"
+    line = candidate.line
+    severity = line["severity"] or "DEFAULT"
     if selection.severity is not None and severity not in selection.severity:
         return "severity"
     if selection.severity_min is not None and SEVERITY_RANK.get(severity, 0) < SEVERITY_RANK.get(
         selection.severity_min, 0
     ):
         return "severity|min"
-    if selection.kind is not None and line.kind not in selection.kind:
+    if selection.kind is not None and line["kind"] not in selection.kind:
         return "kind"
-    if selection.http_status is not None and line.http_status not in selection.http_status:
+    if selection.http_status is not None and line["http_status"] not in selection.http_status:
         return "http_status"
-    if selection.http_method is not None and line.http_method not in selection.http_method:
+    if selection.http_method is not None and line["http_method"] not in selection.http_method:
         return "http_method"
     if selection.http_path_contains is not None and not any(
-        part in (line.http_path or "") for part in selection.http_path_contains
+        part in (line["http_path"] or "") for part in selection.http_path_contains
     ):
         return "http_path|contains"
     if selection.http_latency_min is not None and (
@@ -331,9 +345,9 @@ def field_mismatch(selection: ServerSelection, candidate: Candidate) -> str | No
 def served_by(candidates: Iterable[Candidate]) -> frozenset[str]:
     """Instances the test's keyed lines came from: the instances that served it."""
     return frozenset(
-        c.evidence.instance_id
+        c.line["instance_id"]
         for c in candidates
-        if c.evidence.join_key != "time" and c.evidence.instance_id
+        if c.line["join_key"] != "time" and c.line["instance_id"]
     )
 
 
@@ -341,22 +355,21 @@ def other_instance(
     selection: ServerSelection, candidate: Candidate, served: frozenset[str]
 ) -> bool:
     """A time-only line from an instance other than the ones known to have served the test."""
-    line = candidate.evidence
+    line = candidate.line
     return (
         selection.same_instance
-        and line.join_key == "time"
+        and line["join_key"] == "time"
         and bool(served)
-        and line.instance_id is not None
-        and line.instance_id not in served
+        and line["instance_id"] is not None
+        and line["instance_id"] not in served
     )
 
 
 def in_time(selection: ServerSelection, candidate: Candidate, slack_s: float) -> bool:
     """The line's interval meets [end - before, end + after] around the failure's end."""
     relation = selection.within
-    return (
-        candidate.evidence.offset_s <= relation.after_s + slack_s
-        and candidate.end_offset_s >= -(relation.before_s + slack_s)
+    return candidate.line["offset_s"] <= relation.after_s + slack_s and candidate.end_offset_s >= -(
+        relation.before_s + slack_s
     )
 
 
@@ -369,22 +382,23 @@ def select(
     eligible = [
         c
         for c in candidates
-        if c.evidence.join_key in selection.join
+        if c.line["join_key"] in selection.join
         and in_time(selection, c, slack_s)
         and field_mismatch(selection, c) is None
         and not other_instance(selection, c, served)
     ]
     fuzzy = (
-        fuzzy_scores(selection.message_fuzzy, (c.evidence.template for c in eligible))
+        fuzzy_scores(selection.message_fuzzy, (c.line["template"] for c in eligible))
         if selection.message_fuzzy is not None
         else None
     )
     hits: list[Evidence] = []
     for candidate in eligible:
-        line = candidate.evidence
-        score = text_score(selection, line.message, line.template, fuzzy)
+        line = candidate.line
+        score = text_score(selection, line["message"], line["template"], fuzzy)
         if score is not None:
-            hits.append(line.model_copy(update={"matched": name, "score": round(score, 3)}))
+            update = {"matched": name, "score": round(score, 3)}
+            hits.append(candidate.evidence.model_copy(update=update))
     return tuple(hits)
 
 
@@ -476,4 +490,4 @@ def follow_chain(
 def _same_revision(candidates: Sequence[Candidate], anchor: Evidence | None) -> list[Candidate]:
     if anchor is None or anchor.revision is None:
         return list(candidates)
-    return [c for c in candidates if c.evidence.revision in (None, anchor.revision)]
+    return [c for c in candidates if c.line["revision"] in (None, anchor.revision)]
