@@ -57,12 +57,19 @@ class _Longrepr(InputRecord):
     chain: list[tuple[_Traceback, CrashLocation | None, str | None]] | None = None
 
 
-class _TestReport(InputRecord):
+class _Outline(InputRecord):
+    """What every test report is read for: which test, which phase, how it went, when."""
+
     nodeid: StrictStr
     when: Literal["setup", "call", "teardown"]
     outcome: StrictStr
     start: StrictFloat
     stop: StrictFloat
+
+
+class _TestReport(_Outline):
+    """A failed phase's report, whole (passing ones are only outlined: most of a big run)."""
+
     #: a list ``[path, lineno, reason]`` for a skip
     longrepr: _Longrepr | str | list[Any] | None = None
     sections: list[tuple[str, str]] = []
@@ -96,7 +103,9 @@ def read_reportlog(path: Path, text: str, *, patterns: IdPatterns) -> FileResult
         if record["$report_type"] != "TestReport":
             continue
         try:
-            report = _TestReport.model_validate(record)
+            report = _Outline.model_validate(record)
+            if report.outcome == "failed":
+                report = _TestReport.model_validate(record)
         except ValidationError as exc:
             result.warnings.append(f"{where}: skipped: {validation_reason(exc)}")
             continue
@@ -105,7 +114,7 @@ def read_reportlog(path: Path, text: str, *, patterns: IdPatterns) -> FileResult
         last = report.stop if last is None else max(last, report.stop)
         if report.when == "setup":
             setup_start[report.nodeid] = report.start
-        if report.outcome == "failed":
+        if isinstance(report, _TestReport):
             started = setup_start.get(report.nodeid, report.start)
             result.failures.append(_failure(report, started, where, patterns))
     if first is not None and last is not None:

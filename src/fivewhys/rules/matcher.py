@@ -13,7 +13,7 @@ rules (`bucket:`) are tried only when no cause rule matches.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any
@@ -167,31 +167,36 @@ def _show(value: object) -> str:
     return str(value)
 
 
+#: client fields of the rule format, in its order, and how each is read off a failure
+_CLIENT_FIELDS: dict[str, Callable[[Failure], Any]] = {
+    "exception": lambda failure: failure.event.exception_type,
+    "close_code": lambda failure: failure.event.close_code,
+    "close_direction": lambda failure: failure.event.close_direction,
+    "http_status": lambda failure: failure.event.http_status,
+    "timeout": lambda failure: failure.event.timeout,
+    "network_event": network_event,
+    "outcome": lambda failure: failure.outcome,
+    "phase": lambda failure: failure.phase,
+}
+
+
+def _holds(name: str, wanted: Any, observed: Any) -> bool:
+    if name == "exception":
+        return observed in {e.rsplit(".", 1)[-1] for e in wanted}
+    if isinstance(wanted, tuple):
+        return observed in wanted
+    return bool(observed == wanted)
+
+
 def client_checks(selection: ClientSelection, failure: Failure) -> list[Check]:
     """Every given client field against the failure, in the order of the rule format."""
-    event = failure.event
-    seen: dict[str, Any] = {
-        "exception": event.exception_type,
-        "close_code": event.close_code,
-        "close_direction": event.close_direction,
-        "http_status": event.http_status,
-        "timeout": event.timeout,
-        "network_event": network_event(failure),
-        "outcome": failure.outcome,
-        "phase": failure.phase,
-    }
     checks: list[Check] = []
-    for name, observed in seen.items():
+    for name, observe in _CLIENT_FIELDS.items():
         wanted = getattr(selection, name)
         if wanted is None:
             continue
-        if name == "exception":
-            ok = observed in {e.rsplit(".", 1)[-1] for e in wanted}
-        elif isinstance(wanted, tuple):
-            ok = observed in wanted
-        else:
-            ok = observed == wanted
-        checks.append(Check(name, _show(wanted), _show(observed), ok))
+        observed = observe(failure)
+        checks.append(Check(name, _show(wanted), _show(observed), _holds(name, wanted, observed)))
     if _has_text(selection):
         score = text_score(selection, failure.message, failure.signature)
         checks.append(
@@ -206,9 +211,11 @@ def client_checks(selection: ClientSelection, failure: Failure) -> list[Check]:
 
 
 def client_matches(selection: ClientSelection, failure: Failure) -> float | None:
-    """Score (0..1) when every given client field holds for the failure, else None."""
-    for check in client_checks(selection, failure):
-        if not check.ok:
+    """Score (0..1) when every given client field holds for the failure, else None: the
+    checks of `client_checks`, stopping at the first that fails and describing none."""
+    for name, observe in _CLIENT_FIELDS.items():
+        wanted = getattr(selection, name)
+        if wanted is not None and not _holds(name, wanted, observe(failure)):
             return None
     return text_score(selection, failure.message, failure.signature)
 
