@@ -407,12 +407,13 @@ def _ordered_evidence(item: Explained) -> tuple[Evidence, ...]:
     for candidate in item.candidates:
         if len(chosen) >= MAX_EVIDENCE:
             break
-        chosen.setdefault(candidate.evidence.insert_id, candidate.evidence)
+        if candidate.line["insert_id"] not in chosen:
+            chosen[candidate.line["insert_id"]] = candidate.evidence
     return tuple(list(chosen.values())[:MAX_EVIDENCE])
 
 
 def _keys_seen(item: Explained) -> set[JoinKey]:
-    return {c.evidence.join_key for c in item.candidates}
+    return {c.line["join_key"] for c in item.candidates}
 
 
 def _note(item: Explained, covered: bool, window_text: str, set_aside: SetAside) -> str:
