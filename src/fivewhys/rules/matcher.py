@@ -64,7 +64,7 @@ class Candidate:
     """One candidate line of one failure, as the matcher sees it."""
 
     #: the line's Evidence fields; the matcher reads these, and the Evidence model is built
-    #: only for a line that is cited or listed (at a thousand failures, a third of them)
+    #: only for a line that is cited or listed (most candidates are neither)
     line: Mapping[str, Any]
     #: seconds from the failure's end to the end of the line's interval (request logs: + latency)
     end_offset_s: float
