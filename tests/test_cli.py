@@ -176,3 +176,19 @@ def test_every_command_has_help_and_is_in_the_readme() -> None:
         assert result.exit_code == 0
         assert "Usage:" in result.stdout
         assert f"fivewhys {' '.join(path)}" in readme, path
+
+
+@pytest.mark.parametrize(
+    ("args", "what"),
+    [
+        (("analyze", EXAMPLE_RESULTS, "--logs", EXAMPLE_LOGS), "report"),
+        (("rules", "schema"), "schema"),
+    ],
+)
+def test_an_unwritable_output_is_one_line_naming_it(
+    tmp_path: Path, args: tuple[str, ...], what: str
+) -> None:
+    out = tmp_path / "missing" / "out.md"
+    result = run(*args, "-o", str(out))
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {out}: cannot write {what}: No such file or directory\n"

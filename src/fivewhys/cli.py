@@ -17,9 +17,11 @@ from fivewhys.cli_support import (
     live_options,
     live_source_from,
     logs_option,
+    output_option,
     rules_option,
     settings_from,
     window_options,
+    write_or_echo,
 )
 from fivewhys.errors import FivewhysError
 from fivewhys.pipeline import (
@@ -43,12 +45,7 @@ def cli() -> None:
 @cli.command()
 @click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
 @logs_option
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Write the report here (default: stdout).",
-)
+@output_option("Write the report here (default: stdout).")
 @click.option(
     "--format",
     "output_format",
@@ -103,14 +100,8 @@ def analyze_command(
     if output_format is None:
         output_format = format_for(output)
     text = render(report, OutputFormat(output_format), Flavor(flavor))
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise FivewhysError(f"cannot write report: {exc.strerror}", output) from None
-    click.echo(f"wrote {output}: {report.counts_line()}", err=True)
+    if write_or_echo(text, output, "report"):
+        click.echo(f"wrote {output}: {report.counts_line()}", err=True)
 
 
 analyze_command.name = "analyze"
@@ -118,13 +109,7 @@ analyze_command.name = "analyze"
 
 @cli.command("pull")
 @click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Write the bundle (Parquet) here.",
-)
+@output_option("Write the bundle (Parquet) here.", required=True)
 @window_options
 @live_options
 @fail_cleanly

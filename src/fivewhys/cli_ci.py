@@ -23,6 +23,7 @@ from fivewhys.cli_support import (
     rules_option,
     settings_from,
     window_options,
+    write_file,
 )
 from fivewhys.errors import FivewhysError
 from fivewhys.history import mark_fixed, record
@@ -100,7 +101,7 @@ def ci_command(
         "rca.html": render(report, OutputFormat.HTML),
     }
     for name, text in outputs.items():
-        _write(artifacts / name, text)
+        write_file(artifacts / name, text)
     if history is not None:
         record(report_json, report, history)
     summary_path = os.environ.get(SUMMARY_ENV)
@@ -114,13 +115,6 @@ def ci_command(
     if incomplete:
         click.echo(f"fivewhys ci: the report says so: {incomplete}", err=True)
     sys.exit(exit_code(report, strict=strict, fail_on_unexplained=fail_on_unexplained))
-
-
-def _write(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise FivewhysError(f"cannot write: {exc.strerror}", path) from None
 
 
 def _append(path: Path, text: str) -> None:

@@ -9,7 +9,13 @@ from typing import TypeVar
 
 import click
 
-from fivewhys.cli_support import fail_cleanly, logs_option, rules_option
+from fivewhys.cli_support import (
+    fail_cleanly,
+    logs_option,
+    output_option,
+    rules_option,
+    write_or_echo,
+)
 from fivewhys.config import load_settings
 from fivewhys.errors import ExitCode, FivewhysError
 from fivewhys.rules.explain import explain_rule, render_rule_report
@@ -124,12 +130,7 @@ def explain_command(
 
 @rules_group.command("suggest")
 @_run_inputs
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Write the draft rule here (default: stdout).",
-)
+@output_option("Write the draft rule here (default: stdout).")
 @click.option(
     "--cluster",
     "number",
@@ -166,32 +167,14 @@ def suggest_command(
     rule_id = draft_id(cluster.template, {r.id for r in rules})
     out_dir = output.parent if output is not None else Path.cwd()
     text = draft_rule(cluster, rule_id, bundled_rules_dir() / "schema.json", out_dir)
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise FivewhysError(f"cannot write draft: {exc.strerror}", output) from None
-    click.echo(f"wrote {output}: draft rule {rule_id} from cluster {number}", err=True)
+    if write_or_echo(text, output, "draft"):
+        click.echo(f"wrote {output}: draft rule {rule_id} from cluster {number}", err=True)
 
 
 @rules_group.command("schema")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Write the JSON Schema here (default: stdout).",
-)
+@output_option("Write the JSON Schema here (default: stdout).")
 @fail_cleanly
 def schema_command(output: Path | None) -> None:
     """Print the JSON Schema of a rule file (the bundled rules/schema.json)."""
-    text = rule_json_schema_text()
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise FivewhysError(f"cannot write schema: {exc.strerror}", output) from None
-    click.echo(f"wrote {output}", err=True)
+    if write_or_echo(rule_json_schema_text(), output, "schema"):
+        click.echo(f"wrote {output}", err=True)

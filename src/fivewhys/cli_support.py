@@ -196,6 +196,35 @@ def say(line: str) -> None:
     click.echo(line, err=True)
 
 
+def output_option(help: str, *, required: bool = False) -> Callable[[F], F]:
+    """`-o/--output FILE`, as every command that writes one file spells it."""
+    return click.option(
+        "-o",
+        "--output",
+        required=required,
+        type=click.Path(path_type=Path, dir_okay=False),
+        help=help,
+    )
+
+
+def write_file(path: Path, text: str, what: str = "") -> None:
+    """Write `text` to `path`, or stop with a one-line error that names the file."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        label = f"cannot write {what}" if what else "cannot write"
+        raise FivewhysError(f"{label}: {exc.strerror}", path) from None
+
+
+def write_or_echo(text: str, output: Path | None, what: str) -> bool:
+    """`text` into `output`, or on stdout when there is none; True when a file was written."""
+    if output is None:
+        click.echo(text, nl=False)
+        return False
+    write_file(output, text, what)
+    return True
+
+
 logs_option = click.option(
     "--logs",
     "logs",

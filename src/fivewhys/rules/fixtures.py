@@ -33,7 +33,7 @@ from pydantic import Field, ValidationError
 from fivewhys.config import WindowSettings
 from fivewhys.errors import RuleError, RuleErrors
 from fivewhys.ids import DEFAULT_PATTERNS
-from fivewhys.model import Record
+from fivewhys.model import Evidence, Record
 from fivewhys.results.common import make_failure
 from fivewhys.rules.explain import explain_rule
 from fivewhys.rules.loader import DuplicateKeyError, RuleYamlLoader
@@ -208,37 +208,27 @@ def _check_expectations(
 ) -> FixtureResult:
     """A good fixture that matches first: does it also show the expected evidence and chain?"""
     primary = match.primary
-    if expect is not None and expect.evidence is not None:
-        seen = primary.insert_id if primary is not None else None
-        if seen != expect.evidence:
-            return FixtureResult(
-                rule.id,
-                "good",
-                path,
-                False,
-                f"first evidence is {seen}, expected {expect.evidence}",
-            )
     links = tuple(link.rule.id for link in chain.links)
-    if expect is not None and expect.chain is not None and links != expect.chain:
-        return FixtureResult(
-            rule.id,
-            "good",
-            path,
-            False,
-            f"chain confirms [{', '.join(links)}], expected [{', '.join(expect.chain)}]",
-        )
-    firsts = tuple(link.primary.insert_id for link in chain.links)
-    if expect is not None and expect.chain_evidence is not None and firsts != expect.chain_evidence:
-        return FixtureResult(
-            rule.id,
-            "good",
-            path,
-            False,
-            f"chain cites [{', '.join(firsts)}], expected [{', '.join(expect.chain_evidence)}]",
-        )
+    problem = _unmet(expect, primary, chain) if expect is not None else None
+    if problem is not None:
+        return FixtureResult(rule.id, "good", path, False, problem)
     where = f"evidence {primary.insert_id} ({primary.join_key})" if primary else "client side only"
     deeper = f", chain {' -> '.join(links)}" if links else ""
     return FixtureResult(rule.id, "good", path, True, f"matches: {where}{deeper}")
+
+
+def _unmet(expect: Expect, primary: Evidence | None, chain: Chain) -> str | None:
+    """The first expectation the match does not meet, in words; None when all are met."""
+    seen = primary.insert_id if primary is not None else None
+    if expect.evidence is not None and seen != expect.evidence:
+        return f"first evidence is {seen}, expected {expect.evidence}"
+    links = tuple(link.rule.id for link in chain.links)
+    if expect.chain is not None and links != expect.chain:
+        return f"chain confirms [{', '.join(links)}], expected [{', '.join(expect.chain)}]"
+    firsts = tuple(link.primary.insert_id for link in chain.links)
+    if expect.chain_evidence is not None and firsts != expect.chain_evidence:
+        return f"chain cites [{', '.join(firsts)}], expected [{', '.join(expect.chain_evidence)}]"
+    return None
 
 
 def run_rule_tests(library: list[Rule]) -> list[FixtureResult]:
