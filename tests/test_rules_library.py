@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from fivewhys.authoring.fixtures import fixture_files, load_fixture, run_rule_tests
 from fivewhys.errors import RuleErrors
-from fivewhys.rules.fixtures import fixture_files, load_fixture, run_rule_tests
 from fivewhys.rules.jsonschema import rule_json_schema_text
 from fivewhys.rules.loader import bundled_rules_dir, load_rules
 from fivewhys.rules.schema import Rule

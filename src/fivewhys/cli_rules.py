@@ -9,6 +9,10 @@ from typing import TypeVar
 
 import click
 
+from fivewhys.authoring.explain import explain_rule, render_rule_report
+from fivewhys.authoring.fixtures import run_rule_tests
+from fivewhys.authoring.suggest import clusters, draft_id, draft_rule
+from fivewhys.authoring.workbench import bench_from_files, library
 from fivewhys.cli_support import (
     fail_cleanly,
     logs_option,
@@ -18,12 +22,8 @@ from fivewhys.cli_support import (
 )
 from fivewhys.config import load_settings
 from fivewhys.errors import ExitCode, FivewhysError
-from fivewhys.rules.explain import explain_rule, render_rule_report
-from fivewhys.rules.fixtures import run_rule_tests
 from fivewhys.rules.jsonschema import rule_json_schema_text
 from fivewhys.rules.loader import bundled_rules_dir, load_rules
-from fivewhys.rules.suggest import clusters, draft_id, draft_rule
-from fivewhys.rules.workbench import bench_from_files, library
 
 F = TypeVar("F", bound=Callable[..., object])
 

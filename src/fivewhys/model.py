@@ -94,11 +94,17 @@ class Evidence(Record):
     link: str | None = None
 
 
+WhyKind = Literal["evidence", "mechanism", "question", "hypothesis"]
+"""What a why rests on: `evidence` cites log lines or a client fact; `mechanism` is true by what
+the rule detects (with its reference); `question` is open and names what would answer it;
+`hypothesis` is a claim nothing proves (only from rules that mark none of the above: linted)."""
+
+
 class Why(Record):
-    """One step of a five-whys chain: backed by cited log lines, or a hypothesis to confirm."""
+    """One step of a five-whys chain, of one of the kinds in `WhyKind`."""
 
     text: str
-    kind: Literal["evidence", "hypothesis"]
+    kind: WhyKind
     evidence: tuple[str, ...] = Field(default=(), description="insert_ids cited")
 
 

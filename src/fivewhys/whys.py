@@ -42,6 +42,7 @@ from fivewhys.model import (
     JoinKey,
     TimelineEvent,
     Why,
+    WhyKind,
 )
 from fivewhys.rules.matcher import (
     Candidate,
@@ -249,14 +250,16 @@ def _whys_for(
     }
     whys: list[Why] = []
     for template in rule.whys:
-        text = _render_why(template.text, context)
         cited: list[str] = []
         if template.evidence is not None:
             for hits in hits_of:
                 cited.extend(line.insert_id for line in hits.get(template.evidence, ())[:1])
         cited = list(dict.fromkeys(cited))[:MAX_CITED]
-        kind: Literal["evidence", "hypothesis"] = "evidence" if cited else "hypothesis"
-        whys.append(Why(text=text, kind=kind, evidence=tuple(cited)))
+        kind: WhyKind = "evidence" if cited else template.kind or "hypothesis"
+        text = template.text
+        if not cited and template.unproven is not None:
+            kind, text = "question", template.unproven
+        whys.append(Why(text=_render_why(text, context), kind=kind, evidence=tuple(cited)))
     return whys
 
 

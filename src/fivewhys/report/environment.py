@@ -11,6 +11,14 @@ import jinja2
 from fivewhys.model import NO_CAUSE_BUCKETS, Report
 from fivewhys.resources import bundled
 
+#: how each kind of why is labelled in every format (model.WhyKind)
+WHY_LABELS: dict[str, str] = {
+    "evidence": "Evidence.",
+    "mechanism": "Mechanism.",
+    "question": "Open question.",
+    "hypothesis": "Hypothesis, unproven.",
+}
+
 
 def template_environment(
     *, autoescape: bool, filters: dict[str, Callable[..., Any]]
@@ -33,6 +41,7 @@ def render_report(env: jinja2.Environment, template: str, report: Report) -> str
     rendered = env.get_template(template).render(
         report=report,
         buckets=NO_CAUSE_BUCKETS,
+        why_labels=WHY_LABELS,
         by_test={failure.test_id: failure for failure in report.failures},
     )
     return rendered.rstrip("\n") + "\n"

@@ -406,13 +406,34 @@ class WhyTemplate(_RuleRecord):
     )
     evidence: NonEmptyStr | None = Field(
         default=None,
-        description="server selection whose matched line proves this step; else a hypothesis",
+        description="server selection whose matched line proves this step",
+    )
+    kind: Literal["mechanism", "question"] | None = Field(
+        default=None,
+        description="for a why without evidence: mechanism (true by what the rule detects, "
+        "see references) or question (open: says what would answer it and where to look)",
+    )
+    unproven: NonEmptyStr | None = Field(
+        default=None,
+        description="with evidence: the open question shown instead when the selection found "
+        "no line (without it, the text is shown as an unproven hypothesis)",
     )
 
-    @field_validator("text")
+    @model_validator(mode="after")
+    def _check_kind(self) -> WhyTemplate:
+        """Evidence is a kind of its own; `unproven` is the fallback of an evidence why."""
+        if self.kind is not None and self.evidence is not None:
+            raise located(("kind",), "a why with evidence is evidence: give kind or evidence")
+        if self.unproven is not None and self.evidence is None:
+            raise located(("unproven",), "only allowed together with evidence")
+        return self
+
+    @field_validator("text", "unproven")
     @classmethod
-    def _check_template(cls, value: str) -> str:
+    def _check_template(cls, value: str | None) -> str | None:
         """A broken template must fail when rules load, not when a report is written."""
+        if value is None:
+            return value
         try:
             _ENV.parse(value)
         except jinja2.TemplateSyntaxError as exc:

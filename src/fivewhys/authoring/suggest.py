@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from fivewhys.authoring.workbench import Bench
 from fivewhys.logs.frame import SEVERITY_RANK
 from fivewhys.model import JOIN_KEYS, Failure
 from fivewhys.rules.matcher import Candidate
 from fivewhys.rules.schema import MAX_WHYS, Rule
-from fivewhys.rules.workbench import Bench
 from fivewhys.whys import explain_one
 
 #: a line must be at least this bad to start a draft

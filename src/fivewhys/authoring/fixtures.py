@@ -30,16 +30,16 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError
 
+from fivewhys.authoring.explain import explain_rule
+from fivewhys.authoring.workbench import bench_from_frame, frame_from_entries
 from fivewhys.config import WindowSettings
 from fivewhys.errors import RuleError, RuleErrors
 from fivewhys.ids import DEFAULT_PATTERNS
 from fivewhys.model import Evidence, Record
 from fivewhys.results.common import make_failure
-from fivewhys.rules.explain import explain_rule
 from fivewhys.rules.loader import DuplicateKeyError, RuleYamlLoader
 from fivewhys.rules.matcher import Chain, Match, match_rule
 from fivewhys.rules.schema import Rule
-from fivewhys.rules.workbench import bench_from_frame, frame_from_entries
 from fivewhys.whys import explain_one
 
 Kind = Literal["good", "bad"]
