@@ -379,6 +379,11 @@ class ServerSelection(_MessageMatch):
         default=False,
         description="true: the rule fires only when NO line matches this selection",
     )
+    corroborated_by: NonEmptyStr | None = Field(
+        default=None,
+        description="another selection of this rule: a line of this one joined by time only "
+        "counts only beside a line of that one (same second, same instance when both show it)",
+    )
 
     @field_validator("severity_min", mode="before")
     @classmethod
@@ -528,6 +533,21 @@ class Rule(_RuleRecord):
                 raise located(
                     ("whys", index, "evidence"),
                     f"{why.evidence!r} is an absent selection: no line of it can be cited",
+                )
+        for name, selection in self.server.items():
+            other = selection.corroborated_by
+            if other is None:
+                continue
+            if other == name or other not in self.server:
+                known = ", ".join(n for n in self.server if n != name) or "none"
+                raise located(
+                    ("server", name, "corroborated_by"),
+                    f"{other!r} is not another server selection of this rule (selections: {known})",
+                )
+            if self.server[other].absent:
+                raise located(
+                    ("server", name, "corroborated_by"),
+                    f"{other!r} is an absent selection: no line of it can corroborate",
                 )
         if self.bucket is not None and self.caused_by:
             raise located(
