@@ -29,7 +29,7 @@ GOOD = DATA / "rules_good"
 ALLOWED_SERVER_KEYS = (
     "message|contains, message|re, message|fuzzy, threshold, severity, severity|min, kind, "
     "http_status, http_path|contains, http_method, http_latency|min, join, within, required, "
-    "same_instance, absent"
+    "same_instance, absent, corroborated_by"
 )
 
 #: (file name, line, message) of every problem in tests/data/rules_broken, in report order
