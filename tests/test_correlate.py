@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from datetime import timedelta
 
 import polars as pl
 import pytest
@@ -10,6 +11,7 @@ from conftest import at, make_failure, make_frame
 
 from fivewhys.config import WindowSettings
 from fivewhys.correlate import SetAside, correlate, failure_window
+from fivewhys.model import RunInterval
 
 SETTINGS = WindowSettings(before_s=5, after_s=5, skew_s=1)
 
@@ -157,9 +159,13 @@ MESSAGES = (
 )
 
 
-def _ladder(failures, frame, keep):  # type: ignore[no-untyped-def]
+def _ladder(failures, frame, keep, intervals=()):  # type: ignore[no-untyped-def]
     """Every (failure, line) pair labelled one by one: what correlate must equal."""
     lines = frame.to_dicts()
+    users_of: dict[str, set[str]] = {}
+    for failure in failures:
+        users_of.setdefault(failure.test_id, set()).update(failure.ids.user_ids)
+    margin = timedelta(seconds=1)
     owned = {
         kind: {i for f in failures for i in getattr(f.ids, kind)}
         for kind in ("connection_ids", "traces", "user_ids")
@@ -169,6 +175,17 @@ def _ladder(failures, frame, keep):  # type: ignore[no-untyped-def]
     for index, failure in enumerate(failures):
         window = failure_window(failure, SETTINGS)
         event = failure.event
+        own_lo, own_hi = failure.started_at - margin, failure.finished_at + margin
+        own_test = next(
+            (
+                i
+                for i in intervals
+                if i.test_id == failure.test_id
+                and i.start <= failure.finished_at
+                and i.end >= failure.started_at
+            ),
+            None,
+        )
         rows, other, contradicting, seen = [], 0, 0, 0
         for line in lines:
             if line["end_time"] < window.start or line["timestamp"] > window.end:
@@ -192,6 +209,23 @@ def _ladder(failures, frame, keep):  # type: ignore[no-untyped-def]
             else:
                 other += 1
                 continue
+            t = line["timestamp"]
+            beside = own_lo <= t <= own_hi or (
+                own_test is not None and own_test.start <= t <= own_test.end
+            )
+            running = [i for i in intervals if i.start <= t <= i.end]
+            theirs = [
+                i
+                for i in running
+                if i.test_id != failure.test_id
+                and (not users_of.get(i.test_id) or line["user_id"] in users_of[i.test_id])
+            ]
+            if not beside and (
+                (key == "user_id" and theirs)
+                or (key == "time" and running and line["kind"] not in ("system", "audit"))
+            ):
+                other += 1  # another test's line
+                continue
             status, path = line["http_status"], line["http_path"]
             if (
                 key == "time"
@@ -210,11 +244,12 @@ def _ladder(failures, frame, keep):  # type: ignore[no-untyped-def]
             if event.url_path is not None and path is None:
                 hint = 0  # the hint expression is null then, and null counts as 0
             rank = ["connection_id", "trace", "user_id", "time"].index(key)
-            rows.append((rank, -hint, abs(offset), line["insert_id"], key))
+            pad = key == "user_id" and not own_lo <= t <= own_hi
+            rows.append((rank, pad, -hint, abs(offset), line["insert_id"], key))
         rows.sort()
-        timed = [r for r in rows if r[4] == "time"][: keep[index]]
-        rows = [r for r in rows if r[4] != "time"] + timed
-        chosen += [(index, r[3], r[4]) for r in rows]
+        timed = [r for r in rows if r[5] == "time"][: keep[index]]
+        rows = [r for r in rows if r[5] != "time"] + timed
+        chosen += [(index, r[4], r[5]) for r in rows]
         aside.append((other, contradicting))
         covered.append(seen > 0)
     return chosen, aside, covered
@@ -222,7 +257,8 @@ def _ladder(failures, frame, keep):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("seed", range(12))
 def test_correlate_equals_the_ladder_read_line_by_line(seed: int) -> None:
-    """Odd seeds put lines on whole seconds: many at one instant, ranked by insert_id."""
+    """Odd seeds put lines on whole seconds: many at one instant, ranked by insert_id. Seeds
+    from 4 on give the run's test intervals too (the failures' own, and passing tests')."""
     rng = random.Random(seed)
     conns = [f"conn_{n}" for n in range(8)]
     users = [f"u{n}" for n in range(8)]
@@ -258,13 +294,26 @@ def test_correlate_equals_the_ladder_read_line_by_line(seed: int) -> None:
         rows.append(row)
     frame = make_frame(rows)
     keep = [rng.choice([0, 3, 200]) for _ in failures]
-    result = correlate(failures, frame, SETTINGS, time_caps=keep)
-    chosen, aside, covered = _ladder(failures, frame, keep)
+    intervals: list[RunInterval] = []
+    if seed >= 4:
+        for failure in failures:
+            start = failure.started_at - timedelta(seconds=rng.uniform(0, 1.5))
+            end = failure.finished_at + timedelta(seconds=rng.uniform(0, 1.5))
+            intervals.append(RunInterval(test_id=failure.test_id, start=start, end=end))
+        for n in range(10):
+            start = rng.uniform(-20, 100)
+            end = start + rng.uniform(0.2, 8)
+            intervals.append(RunInterval(test_id=f"p::{n}", start=at(start), end=at(end)))
+    result = correlate(failures, frame, SETTINGS, time_caps=keep, intervals=intervals)
+    chosen, aside, covered = _ladder(failures, frame, keep, intervals)
     got = list(result.candidates.select("failure_idx", "insert_id", "join_key").iter_rows())
     assert got == chosen
     assert [(s.other_ids, s.contradicting) for s in result.set_aside] == aside
     assert result.covered == covered
     assert {key for _, _, key in chosen} == {"connection_id", "trace", "user_id", "time"}
+    if intervals:  # the intervals did keep other tests' lines out
+        _, alone, _ = _ladder(failures, frame, keep)
+        assert sum(o for o, _ in aside) > sum(o for o, _ in alone)
 
 
 def test_candidates_carry_their_templates() -> None:

@@ -11,20 +11,29 @@ time-only candidates, which carry no id of any failure, by an interval join per 
 (the id kinds it has decide which lines may join it), on the few columns the ranking needs; the
 lines set aside are counted, not listed, from each window's line count (two binary searches).
 Only the chosen candidates carry the LogFrame's columns.
+
+One e2e user is shared by many tests of a run, and a pad before a failure reaches into the
+tests that ran before it. So a line written inside another test's interval (any test of the
+run, passed ones too: `RunInterval`), and neither inside the failing test's own interval nor
+within OWN_MARGIN_S of its failing phase, is that test's: it never joins by user_id (unless
+that test's users are known and are not the line's), nor by time (platform lines, `system`
+and `audit`, excepted: an instance that crashed during the previous test is down for this one
+too). Among user_id lines, those inside the
+failure's own interval rank before those of its pads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 import polars as pl
 
 from fivewhys.config import WindowSettings
 from fivewhys.logs.frame import SEVERITY_RANK, UTC_US, fill_templates
-from fivewhys.model import JOIN_KEYS, Failure, Window
+from fivewhys.model import JOIN_KEYS, Failure, RunInterval, Window
 
 #: join_key -> rank (0 is strongest)
 KEY_RANK: dict[str, int] = {key: rank for rank, key in enumerate(JOIN_KEYS)}
@@ -32,6 +41,11 @@ KEY_RANK: dict[str, int] = {key: rank for rank, key in enumerate(JOIN_KEYS)}
 MAX_TIME_CANDIDATES = 200
 #: a line lasting at most this long is looked up by its start time (see _in_windows)
 _SHORT_US = 1_000_000
+#: a line this close to a failure's own interval is its own, whatever test ran then (clock
+#: skew, and the estimated intervals of JUnit results)
+OWN_MARGIN_S = 1.0
+#: kinds of line that tell the platform's state, not one test's doing
+PLATFORM_KINDS = ("system", "audit")
 #: LogFrame id column -> the failure's ids of that kind
 _ID_KINDS = {"connection_id": "f_conn", "trace": "f_trace", "user_id": "f_user"}
 
@@ -66,10 +80,76 @@ def failure_window(failure: Failure, settings: WindowSettings) -> Window:
     return Window(start=failure.started_at - pad_before, end=failure.finished_at + pad_after)
 
 
-def _failure_frame(failures: list[Failure], windows: list[Window]) -> pl.DataFrame:
+@dataclass(frozen=True)
+class _Runs:
+    """The intervals of every test of the run: sorted bounds (how many tests ran at a moment)
+    and the intervals themselves with their tests' user ids (when a failure of it shows them)."""
+
+    starts: pl.Series
+    ends: pl.Series
+    #: columns s_test, s_start, s_end, s_users
+    frame: pl.DataFrame
+
+    @classmethod
+    def of(cls, intervals: Sequence[RunInterval], failures: list[Failure]) -> _Runs:
+        users: dict[str, set[str]] = {}
+        for failure in failures:
+            users.setdefault(failure.test_id, set()).update(failure.ids.user_ids)
+        frame = pl.DataFrame(
+            {
+                "s_test": [i.test_id for i in intervals],
+                "s_start": [i.start for i in intervals],
+                "s_end": [i.end for i in intervals],
+                "s_users": [sorted(users.get(i.test_id, ())) for i in intervals],
+            },
+            schema={
+                "s_test": pl.String(),
+                "s_start": UTC_US,
+                "s_end": UTC_US,
+                "s_users": pl.List(pl.String()),
+            },
+        )
+        return cls(frame.get_column("s_start").sort(), frame.get_column("s_end").sort(), frame)
+
+    def cover(self, moments: pl.Series) -> pl.Series:
+        """How many test intervals hold each moment (started at or before it, not ended)."""
+        started = self.starts.search_sorted(moments, side="right").cast(pl.Int32)
+        ended = self.ends.search_sorted(moments, side="left").cast(pl.Int32)
+        return started - ended
+
+
+def _own_intervals(
+    failures: list[Failure], intervals: Sequence[RunInterval]
+) -> list[tuple[datetime | None, datetime | None]]:
+    """Each failing test's own interval (of its test id, meeting the failure), or nulls."""
+    by_test: dict[str, list[RunInterval]] = {}
+    for interval in intervals:
+        by_test.setdefault(interval.test_id, []).append(interval)
+    own: list[tuple[datetime | None, datetime | None]] = []
+    for failure in failures:
+        meets = (
+            i
+            for i in by_test.get(failure.test_id, ())
+            if i.start <= failure.finished_at and i.end >= failure.started_at
+        )
+        found = next(meets, None)
+        own.append((found.start, found.end) if found else (None, None))
+    return own
+
+
+def _failure_frame(
+    failures: list[Failure], windows: list[Window], intervals: Sequence[RunInterval]
+) -> pl.DataFrame:
+    margin = timedelta(seconds=OWN_MARGIN_S)
+    own = _own_intervals(failures, intervals)
     frame = pl.DataFrame(
         {
             "failure_idx": list(range(len(failures))),
+            "test_id": [f.test_id for f in failures],
+            "own_lo": [f.started_at - margin for f in failures],
+            "own_hi": [f.finished_at + margin for f in failures],
+            "o_start": [o[0] for o in own],
+            "o_end": [o[1] for o in own],
             "win_start": [w.start for w in windows],
             "win_end": [w.end for w in windows],
             "f_end": [f.finished_at for f in failures],
@@ -81,6 +161,11 @@ def _failure_frame(failures: list[Failure], windows: list[Window]) -> pl.DataFra
         },
         schema={
             "failure_idx": pl.Int64(),
+            "test_id": pl.String(),
+            "own_lo": UTC_US,
+            "own_hi": UTC_US,
+            "o_start": UTC_US,
+            "o_end": UTC_US,
             "win_start": UTC_US,
             "win_end": UTC_US,
             "f_end": UTC_US,
@@ -121,6 +206,19 @@ def _hint() -> pl.Expr:
     return hint.fill_null(0)
 
 
+def _inside_own() -> pl.Expr:
+    """The line was written within OWN_MARGIN_S of the failure's own interval."""
+    return (pl.col("timestamp") >= pl.col("own_lo")) & (pl.col("timestamp") <= pl.col("own_hi"))
+
+
+def _elsewhere() -> pl.Expr:
+    """The line was written while some test ran (`_cover`), and neither inside the failing
+    test's own interval nor beside its failing phase: it is another test's."""
+    t = pl.col("timestamp")
+    own_test = ((t >= pl.col("o_start")) & (t <= pl.col("o_end"))).fill_null(False)
+    return ~_inside_own() & ~own_test & (pl.col("_cover") > 0)
+
+
 def _contradicts() -> pl.Expr:
     """A request/access line whose HTTP status is not the client's (for the same path)."""
     return (
@@ -140,12 +238,14 @@ def correlate(
     frame: pl.DataFrame,
     settings: WindowSettings,
     time_caps: Sequence[int] | None = None,
+    intervals: Sequence[RunInterval] = (),
 ) -> Correlation:
     """Join every log line overlapping a failure's window to it, labelled by the strongest key;
     of the lines joined by time only, the best `time_caps[i]` of failure i (MAX_TIME_CANDIDATES
-    each when not given)."""
+    each when not given). `intervals` (every test of the run) keep other tests' lines out."""
     windows = [failure_window(f, settings) for f in failures]
-    failure_frame = _failure_frame(failures, windows)
+    failure_frame = _failure_frame(failures, windows, intervals)
+    runs = _Runs.of(intervals, failures)
     lines = frame.select(
         "timestamp",
         "end_time",
@@ -156,11 +256,12 @@ def correlate(
         "kind",
         "insert_id",
     ).with_row_index("_row")
+    lines = lines.with_columns(_cover=runs.cover(lines.get_column("timestamp")))
     all_ids = {
         column: sorted({i for f in failures for i in getattr(f.ids, kind)})
         for column, kind in zip(_ID_KINDS, ("connection_ids", "traces", "user_ids"), strict=True)
     }
-    keyed = _keyed(lines, failure_frame, all_ids)
+    keyed = _keyed(lines, failure_frame, all_ids, runs)
     caps = pl.lit(MAX_TIME_CANDIDATES)
     if time_caps is not None:
         caps = pl.col("failure_idx").replace_strict(
@@ -196,8 +297,8 @@ def correlate(
     candidates = (
         chosen.with_columns(abs_offset=pl.col("offset_s").abs())
         .sort(
-            ["failure_idx", "key_rank", "hint", "abs_offset", "insert_id"],
-            descending=[False, False, True, False, False],
+            ["failure_idx", "key_rank", "pad", "hint", "abs_offset", "insert_id"],
+            descending=[False, False, False, True, False, False],
         )
         .select("_row", "failure_idx", "join_key", "key_rank", "offset_s", "hint")
     )
@@ -218,10 +319,11 @@ def _window_counts(frame: pl.DataFrame, failures: pl.DataFrame) -> pl.Series:
 
 
 def _keyed(
-    lines: pl.DataFrame, failures: pl.DataFrame, all_ids: dict[str, list[str]]
+    lines: pl.DataFrame, failures: pl.DataFrame, all_ids: dict[str, list[str]], runs: _Runs
 ) -> pl.DataFrame:
     """Lines in a window that name one of its failure's ids, labelled; those the ladder sets
-    aside (an own trace but another's connection) are left out."""
+    aside (an own trace but another's connection), and user_id lines another test wrote
+    (`_other_tests`), are left out."""
     pairs = []
     for column, own in _ID_KINDS.items():
         ids = (
@@ -256,7 +358,34 @@ def _keyed(
         .with_columns(join_key=join_key)
         .filter(pl.col("join_key").is_not_null())
     )
-    return _chosen(labelled)
+    return _chosen(_other_tests(labelled, runs))
+
+
+def _other_tests(labelled: pl.DataFrame, runs: _Runs) -> pl.DataFrame:
+    """Without the user_id lines written inside another test's interval (not beside the
+    failure's own) whose users may be the line's: unknown, or holding it."""
+    by_user = (pl.col("join_key") == "user_id") & _elsewhere()
+    suspects = labelled.filter(by_user)
+    if suspects.is_empty():
+        return labelled
+    theirs = (
+        suspects.select("_row", "failure_idx", "timestamp", "user_id", "test_id")
+        .join_where(
+            runs.frame,
+            pl.col("timestamp") >= pl.col("s_start"),
+            pl.col("timestamp") <= pl.col("s_end"),
+        )
+        .filter(
+            (pl.col("s_test") != pl.col("test_id"))
+            & (
+                (pl.col("s_users").list.len() == 0)
+                | pl.col("s_users").list.contains(pl.col("user_id"))
+            )
+        )
+        .select("_row", "failure_idx")
+        .unique()
+    )
+    return labelled.join(theirs, on=["_row", "failure_idx"], how="anti")
 
 
 def _timed(
@@ -297,6 +426,8 @@ def _timed(
             "http_path",
             "insert_id",
             "_unknown",
+            # tests running at its moment; a platform line belongs to none of them
+            _cover=pl.when(pl.col("kind").is_in(PLATFORM_KINDS)).then(0).otherwise("_cover"),
             # the part of _hint a line has whatever the failure
             _base=pl.col("severity").is_in(severe).cast(pl.Int32)
             + pl.col("kind").is_in(["system", "stderr"]).cast(pl.Int32),
@@ -314,7 +445,11 @@ def _timed(
         group = failures.filter(pl.col("owns") == owns)
         with_http = eligible.filter(http)
         if not with_http.is_empty():
-            pairs = _in_windows(with_http, group).with_columns(_contradicts=_contradicts())
+            pairs = (
+                _in_windows(with_http, group)
+                .filter(~_elsewhere())
+                .with_columns(_contradicts=_contradicts())
+            )
             paired.append(pairs)
             counts.append(
                 pairs.group_by("failure_idx").agg(
@@ -322,9 +457,13 @@ def _timed(
                 )
             )
         instants = eligible.filter(~http).sort("timestamp", "insert_id")
-        if not instants.is_empty():
-            nearest += _nearest(instants, group)
-            counts.append(_instants_in_windows(instants, group))
+        # an instant written while some test ran joins only a failure of that test
+        busy = pl.col("_cover") > 0
+        for subset, windows in ((~busy, group), (busy, _own_windows(group))):
+            chosen = instants.filter(subset)
+            if not chosen.is_empty():
+                nearest += _nearest(chosen, windows)
+                counts.append(_instants_in_windows(chosen, windows))
     if not counts:
         empty_counts = pl.DataFrame(
             schema={
@@ -378,7 +517,21 @@ def _timed(
         offset_s=pl.col("_offset_us") / 1e6,
         hint="hint",
         insert_id="insert_id",
+        pad=pl.lit(0, dtype=pl.Int8),
     ), totals
+
+
+def _own_windows(failures: pl.DataFrame) -> pl.DataFrame:
+    """The failures with their windows narrowed to their own test's interval (and the margin
+    around the failing phase): where an instant written while a test ran may join them."""
+    start = pl.min_horizontal("own_lo", "o_start")
+    end = pl.max_horizontal("own_hi", "o_end")
+    return failures.with_columns(
+        win_start=pl.max_horizontal("win_start", start),
+        win_end=pl.max_horizontal(
+            pl.max_horizontal("win_start", start), pl.min_horizontal("win_end", end)
+        ),
+    )
 
 
 def _offset_us() -> pl.Expr:
@@ -481,7 +634,18 @@ def _in_windows(lines: pl.DataFrame, failures: pl.DataFrame) -> pl.DataFrame:
     """(line, failure) pairs whose line meets the failure's window. Lines that end within
     SHORT_US of their start (most: instants, quick requests) are found by binary search in time
     order; longer intervals (WebSockets that lived through the test) by an interval join."""
-    group = failures.select("failure_idx", "win_start", "win_end", "f_end", "f_status", "f_path")
+    group = failures.select(
+        "failure_idx",
+        "win_start",
+        "win_end",
+        "f_end",
+        "f_status",
+        "f_path",
+        "own_lo",
+        "own_hi",
+        "o_start",
+        "o_end",
+    )
     span = (pl.col("end_time") - pl.col("timestamp")).dt.total_microseconds()
     short = lines.filter(span <= _SHORT_US).sort("timestamp")
     times = short.get_column("timestamp")
@@ -523,6 +687,8 @@ def _chosen(pairs: pl.DataFrame) -> pl.DataFrame:
         offset_s=(pl.col("timestamp") - pl.col("f_end")).dt.total_microseconds() / 1e6,
         hint=_hint(),
         insert_id="insert_id",
+        # a user_id line of a pad ranks after those of the failure's own interval
+        pad=((pl.col("join_key") == "user_id") & ~_inside_own()).cast(pl.Int8),
     )
 
 
@@ -536,5 +702,6 @@ def _empty_chosen() -> pl.DataFrame:
             "offset_s": pl.Float64(),
             "hint": pl.Int32(),
             "insert_id": pl.String(),
+            "pad": pl.Int8(),
         }
     )

@@ -31,6 +31,16 @@ class Ids(Record):
         return not (self.connection_ids or self.user_ids or self.traces)
 
 
+class RunInterval(Record):
+    """When one test of a run ran (setup start to its last phase's end), failed or passed:
+    correlation gives a line written inside another test's span to that test, not to a
+    failure whose window only pads over it."""
+
+    test_id: str
+    start: datetime
+    end: datetime
+
+
 class ClientEvent(Record):
     """What the client saw, as far as its exception text tells."""
 

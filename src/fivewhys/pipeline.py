@@ -133,7 +133,9 @@ def _analyze(analysis: Analysis) -> Report:
         save_bundle(analysis.save_logs, logs)
     pulls = logs.pulls
     project = pulls[0].project if pulls else _project(logs.frame)
-    correlation = correlate(failures, logs.frame, settings.window, time_caps(failures, rules))
+    correlation = correlate(
+        failures, logs.frame, settings.window, time_caps(failures, rules), results.intervals
+    )
     explained = explain_failures(
         failures, correlation, rules, slack_s=settings.window.skew_s, project=project
     )

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
 
 from fivewhys.ids import DEFAULT_PATTERNS, IdPatterns
-from fivewhys.model import Failure
+from fivewhys.model import Failure, RunInterval
 from fivewhys.results.common import FileResults, Kind
 from fivewhys.results.detect import read_file
 
@@ -36,6 +36,8 @@ class ResultSet:
     notes: list[str]
     #: non-fatal problems, each naming file and place
     warnings: list[str]
+    #: when each test of each file ran, passed ones too (correlate reads them)
+    intervals: list[RunInterval] = field(default_factory=list)
 
 
 def read_results(
@@ -56,6 +58,7 @@ def read_results(
         tests_total=len(set().union(*(file.test_ids for file in files))),
         notes=[note for file in files for note in file.notes] + merge_notes,
         warnings=[warning for file in files for warning in file.warnings],
+        intervals=[span for file in files for span in file.intervals],
     )
 
 

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fivewhys.ids import IdPatterns, extract_client_event, extract_ids, mask, observed_text
-from fivewhys.model import Failure
+from fivewhys.model import Failure, RunInterval
 
 NOT_RESULTS = "not a JUnit XML, pytest-reportlog or pytest-json-report file"
 
@@ -30,10 +30,24 @@ class FileResults:
     kind: Kind
     failures: list[Failure] = field(default_factory=list)
     test_ids: set[str] = field(default_factory=set)
+    #: when each test ran (as far as the file tells), passed ones too
+    intervals: list[RunInterval] = field(default_factory=list)
     #: the run's wall time (or what the file shows of it), to tell whether two files are one run
     span: tuple[datetime, datetime] | None = None
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    _span_at: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def ran(self, test_id: str, start: datetime, end: datetime) -> None:
+        """Note a test of the file (by node id) and when it ran; its phases widen its span."""
+        self.test_ids.add(test_id)
+        at = self._span_at.setdefault(test_id, len(self.intervals))
+        if at < len(self.intervals):
+            known = self.intervals[at]
+            start, end = min(start, known.start), max(end, known.end)
+            self.intervals[at] = RunInterval(test_id=test_id, start=start, end=end)
+        else:
+            self.intervals.append(RunInterval(test_id=test_id, start=start, end=end))
 
 
 class InputRecord(BaseModel):

@@ -85,7 +85,7 @@ def read_json_report(path: Path, document: dict[str, Any], *, patterns: IdPatter
     layout = lay_out(str(path), start, report.duration, durations)
     result.span = (start, end)
     for index, (n, test) in enumerate(tests):
-        result.test_ids.add(test.nodeid)
+        result.ran(test.nodeid, *layout.window(index, durations[index]))
         properties = _properties(test)
         elapsed = 0.0
         captured: list[str] = []

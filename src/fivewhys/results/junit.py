@@ -143,8 +143,8 @@ def _read_suite(
             )
             continue
         test_id = _test_id(case)
-        result.test_ids.add(test_id)
         window = layout.window(n, durations[n])
+        result.ran(test_id, *window)
         if previous and previous[0] == test_id:
             # pytest writes a call failure and a teardown error as two testcase elements
             window = (previous[1], window[1])

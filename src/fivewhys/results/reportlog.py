@@ -109,7 +109,7 @@ def read_reportlog(path: Path, text: str, *, patterns: IdPatterns) -> FileResult
         except ValidationError as exc:
             result.warnings.append(f"{where}: skipped: {validation_reason(exc)}")
             continue
-        result.test_ids.add(report.nodeid)
+        result.ran(report.nodeid, utc_from_epoch(report.start), utc_from_epoch(report.stop))
         first = report.start if first is None else min(first, report.start)
         last = report.stop if last is None else max(last, report.stop)
         if report.when == "setup":
