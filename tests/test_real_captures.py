@@ -36,7 +36,8 @@ def test_no_403_line_is_pinned_on_a_failure_that_saw_500() -> None:
     for failure in saw_500:
         assert failure.cause_id is None
         assert all(e.http_status != 403 and "403" not in e.message for e in failure.evidence)
-    assert any("contradicts what the client saw" in f.note for f in saw_500)
+    # the 403 lines fall in the setup errors' own tests (which saw 403): set aside for the rest
+    assert all("were written while another test ran" in f.note for f in saw_500[1:])
 
 
 def test_the_run_no_captured_log_covers_is_reported_as_such() -> None:

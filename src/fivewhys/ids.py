@@ -203,7 +203,15 @@ def extract_client_event(message: str, details: str = "") -> ClientEvent:
         http_status=status,
         url_path=(urlsplit(url).path or "/") if url else None,
         timeout=bool(_TIMEOUT.search(message) or (exc and "Timeout" in exc.group(1))),
+        user_agent=m.group(1) if (m := _USER_AGENT.search(details)) else None,
     )
+
+
+#: a request header the client logged: websockets' debug log writes each one as
+#: `> User-Agent: Python/3.11 websockets/17.4` (websockets/client.py, `logger.debug("> %s: %s")`)
+_USER_AGENT = re.compile(
+    r">[ \t]*User-Agent:[ \t]*(\S[^\r\n]*?)[ \t]*$", re.MULTILINE | re.IGNORECASE
+)
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")

@@ -55,6 +55,8 @@ class ClientEvent(Record):
     #: request path the client used, when the message names a URL
     url_path: str | None = None
     timeout: bool = False
+    #: the User-Agent the client sent, when its output shows it (websockets' debug log)
+    user_agent: str | None = None
 
 
 class Failure(Record):
@@ -116,6 +118,8 @@ class Why(Record):
     text: str
     kind: WhyKind
     evidence: tuple[str, ...] = Field(default=(), description="insert_ids cited")
+    #: for evidence that is a client fact: where it was read (results file and place)
+    client: str | None = None
 
 
 class TimelineEvent(Record):
@@ -184,6 +188,10 @@ class Cause(Record):
     references: tuple[str, ...] = ()
     #: across runs (with --history): new, recurring since when, or back after a fix
     history: str | None = None
+    #: rests on a line joined by time only (corroborated, capped): `proof` says by what
+    tentative: bool = False
+    #: no named rule: the keyed ERROR line just before the failure, titled by its template
+    generic: bool = False
 
 
 class Window(Record):

@@ -50,7 +50,7 @@ from fivewhys.results import read_results
 from fivewhys.rules.loader import bundled_rules_dir, load_rules
 from fivewhys.whys import build_causes, explain_failures, failure_reports, time_caps
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 #: fallback buckets a rule files a failure into
 BUCKETED = ("client-side", "server-error")
 

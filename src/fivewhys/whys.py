@@ -11,8 +11,17 @@ The weakest line is the most weakly joined best line among the rule's required s
 cause is only as well tied to the test as its weakest required proof. The text score is the
 client's and the primary line's (contains / re: 1.0; fuzzy: the match ratio), so a loose fuzzy
 match lowers the confidence. A rule proven by no server line (client only) gets
-0.5 x specificity x score. A cause resting on a time-only line is capped at 0.4: time alone
-never makes a confident cause. Deeper rules (`caused_by`) add whys, not confidence: when the
+0.5 x specificity x score. A cause resting on a time-only line is tentative and capped at 0.4
+(TIME_ONLY_CAP): time alone never makes a confident cause, however it is corroborated (a line of
+the `corroborated_by` selection in the same second and instance, a request log with the client's
+status, path and user agent); its `proof` names that corroboration ("tentative: joined by time
+and the 403 request log, not by an id"), and a tentative match gives way to any cause rule
+proven by keyed lines (matcher.match_rules). The generic cause (fivewhys.generic: no named rule,
+but an ERROR line on the failing connection or trace just before the failure) is capped at 0.5
+(GENERIC_CAP), below a named rule's cause on the same key with an exact text match (connection_id
+0.8, trace 0.72). Causes are numbered named first, then generic, then tentative.
+
+Deeper rules (`caused_by`) add whys, not confidence: when the
 logs confirm one, its whys replace the hypotheses of the rule above it (whose whys are kept up
 to the last one that cites a selection); when they confirm none, the chain ends with one
 hypothesis naming the deeper rules to check.
@@ -33,6 +42,7 @@ import jinja2
 import polars as pl
 
 from fivewhys.correlate import MAX_TIME_CANDIDATES, Correlation, SetAside
+from fivewhys.generic import GENERIC_RULE, generic_match, generic_title, generic_whys
 from fivewhys.logs.query import explorer_links
 from fivewhys.model import (
     Cause,
@@ -63,6 +73,7 @@ PROOF_WORDS: dict[str, str] = {
     "time": "time only (tentative)",
 }
 TIME_ONLY_CAP = 0.4
+GENERIC_CAP = 0.5
 BUCKET_LABELS: dict[str, str] = {
     "client-side": "Client-side",
     "server-error": "Server error, no rule",
@@ -118,6 +129,11 @@ class Explained:
         return self.match if self.match is not None and not self.match.rule.is_fallback else None
 
     @property
+    def generic(self) -> bool:
+        """The cause is the generic one (fivewhys.generic): no named rule matched."""
+        return self.match is not None and self.match.rule is GENERIC_RULE
+
+    @property
     def bucket(self) -> Literal["cause", "client-side", "server-error", "unexplained"]:
         """Where the failure lands in the report (see the module docstring)."""
         if self.match is None:
@@ -140,6 +156,8 @@ def confidence(match: Match) -> float:
     value += min(0.1, 0.05 * (len(match.hits) - 1))
     if weakest.join_key == "time":
         value = min(value, TIME_ONLY_CAP)
+    if match.rule is GENERIC_RULE:
+        value = min(value, GENERIC_CAP)
     return round(min(value, 0.99), 2)
 
 
@@ -220,9 +238,12 @@ def explain_one(
     """One failure against the rules: its first match, its chain and its confidence."""
     match = match_rules(rules, failure, candidates, slack_s)
     if match is None or match.rule.is_fallback:
+        generic = generic_match(failure, candidates, slack_s)
+        if generic is not None:
+            return Explained(failure, generic, Chain(), candidates, confidence(generic))
         return Explained(failure, match, Chain(), candidates, 0.0)
     by_id = {rule.id: rule for rule in rules}
-    chain = follow_chain(match, by_id, candidates, slack_s)
+    chain = follow_chain(match, by_id, candidates, slack_s, failure)
     return Explained(failure, match, chain, candidates, confidence(match))
 
 
@@ -279,6 +300,7 @@ def build_causes(explained: Sequence[Explained]) -> dict[int, Cause]:
     ordered = sorted(
         groups.items(),
         key=lambda kv: (
+            _standing(explained[kv[1][0]]),
             -len(kv[1]),
             min(explained[i].failure.finished_at for i in kv[1]),
             kv[0],
@@ -291,6 +313,47 @@ def build_causes(explained: Sequence[Explained]) -> dict[int, Cause]:
         for index in members:
             causes[index] = cause
     return causes
+
+
+def _standing(item: Explained) -> int:
+    """Named causes first, then generic ones, then tentative ones (resting on time only)."""
+    match = item.match
+    assert match is not None
+    return 2 if match.tentative else int(match.rule is GENERIC_RULE)
+
+
+def tentative_proof(item: Explained) -> str:
+    """`tentative: joined by time and the 403 request log, not by an id`: what corroborates the
+    time-only line a cause rests on."""
+    match = item.match
+    assert match is not None and match.weakest is not None
+    line = match.weakest
+    selection = match.rule.server.get(line.matched or "")
+    named = selection.corroborated_by if selection else None
+    beside = [o for o in match.hits.get(named or "", ()) if o.insert_id != line.insert_id]
+    basis: list[str] = []
+    if beside:
+        other = beside[0]
+        if other.http_status is not None:
+            basis.append(
+                f"the {other.http_status} {'request log' if other.kind == 'request' else 'line'}"
+            )
+        else:
+            basis.append(f'the {other.severity or "DEFAULT"} line "{_short(other.template)}"')
+        if line.instance_id and line.instance_id == other.instance_id:
+            basis.append("on the same instance")
+    agent = item.failure.event.user_agent
+    if agent and any(seen.user_agent == agent for seen in (line, *beside[:1])):
+        basis.append("the client's user agent")
+    if not basis:
+        return "tentative: joined by time only, not by an id"
+    corroboration = " ".join(basis[:2]) + "".join(f" and {more}" for more in basis[2:])
+    return f"tentative: joined by time and {corroboration}, not by an id"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    first = " ".join(text.splitlines()[:1])
+    return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
 def _proven_prefix(rule: Rule) -> int:
@@ -329,21 +392,26 @@ def _cause(cause_id: str, items: list[Explained]) -> Cause:
     match = items[0].match
     assert match is not None
     rule = match.rule
-    whys = _chain_whys(items)
+    generic = rule is GENERIC_RULE
+    primaries = [(i.failure, i.match.primary) for i in items if i.match and i.match.primary]
+    whys = generic_whys(primaries) if generic else _chain_whys(items)
     matched: dict[str, Evidence] = {}
     for item in items:
         for line in _matched_lines(item):
             matched.setdefault(line.insert_id, line)
     keys: set[str] = {line.join_key for line in matched.values()}
     strongest = min(keys, key=KEY_WEIGHT_ORDER.index) if keys else None
+    proof = PROOF_WORDS[strongest] if strongest else "client side only"
+    if match.tentative:
+        proof = tentative_proof(items[0])
     return Cause(
         id=cause_id,
         rule_id=rule.id,
-        title=rule.title,
+        title=generic_title(primaries) if generic else rule.title,
         level=rule.level,
         failures=tuple(i.failure.test_id for i in items),
         confidence=min(i.confidence for i in items),
-        proof=PROOF_WORDS[strongest] if strongest else "client side only",
+        proof=proof,
         whys=tuple(whys),
         evidence=tuple(
             sorted(matched.values(), key=lambda line: _evidence_order(rule, line))[:MAX_EVIDENCE]
@@ -351,6 +419,8 @@ def _cause(cause_id: str, items: list[Explained]) -> Cause:
         timeline=_timeline(items),
         fix=rule.fix,
         references=tuple(rule.references),
+        tentative=match.tentative,
+        generic=generic,
     )
 
 
@@ -423,7 +493,10 @@ def _note(item: Explained, covered: bool, window_text: str, set_aside: SetAside)
     uncovered = f"No log entry at all in the window {window_text}: the logs given do not cover it."
     aside = []
     if set_aside.other_ids:
-        aside.append(f"{set_aside.other_ids} carry another test's or user's ids")
+        aside.append(
+            f"{set_aside.other_ids} carry another test's or user's ids, or were written while "
+            "another test ran"
+        )
     if set_aside.contradicting:
         aside.append(
             f"{set_aside.contradicting} show an HTTP status that contradicts what the client saw"
@@ -439,15 +512,20 @@ def _note(item: Explained, covered: bool, window_text: str, set_aside: SetAside)
         primary, weakest = item.match.primary, item.match.weakest
         if primary is None or weakest is None:
             return f"Explained by rule {item.match.rule.id} from the client side alone."
+        if item.match.rule is GENERIC_RULE:
+            return (
+                f"No named rule matched: a generic cause, the ERROR line joined on "
+                f"{primary.join_key} just before the failure."
+            )
         if primary.join_key == "time":
             return (
                 "Joined by time only: no connection_id, trace or user_id ties these lines to the "
-                "test. Tentative; confirm by hand."
+                f"test ({tentative_proof(item)}). Confirm by hand."
             )
         if weakest.join_key == "time":
             return (
                 f"Proven by a line joined on {primary.join_key}, but the {weakest.matched} line "
-                "joins by time only. Tentative; confirm by hand."
+                f"joins by time only ({tentative_proof(item)}). Confirm by hand."
             )
         return f"Proven by a line joined on {primary.join_key}."
     if not item.candidates:

@@ -1,6 +1,7 @@
 """Draft rules from a run's unexplained failures (`fivewhys rules suggest`).
 
-Failures no cause rule explains (bucket `server-error` or `unexplained`) are grouped by the
+Failures no named cause rule explains (bucket `server-error` or `unexplained`, or a generic
+cause) are grouped by the
 masked template of their strongest keyed server line (WARNING or worse, joined on
 connection_id, trace or user_id; time-only lines are never a basis). Each group becomes a draft
 rule: the template as `message|contains` (or `message|fuzzy` when it has masked parts), the
@@ -61,7 +62,7 @@ def clusters(bench: Bench, rules: Sequence[Rule]) -> list[Cluster]:
     groups: dict[str, list[tuple[Failure, Sequence[Candidate]]]] = {}
     for failure, candidates in zip(bench.failures, bench.candidates, strict=True):
         explained = explain_one(failure, candidates, rules, bench.slack_s)
-        if explained.bucket not in ("server-error", "unexplained"):
+        if explained.bucket not in ("server-error", "unexplained") and not explained.generic:
             continue
         signal = _signal(candidates)
         if signal is not None:

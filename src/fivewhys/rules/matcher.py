@@ -7,7 +7,13 @@ busy window repeats a few templates many times and fuzzy scoring is the expensiv
 and regex predicates also read the raw message, so a rule may name a literal value (`exit(3)`).
 
 Cause rules are tried in priority order and the first that matches explains the failure; fallback
-rules (`bucket:`) are tried only when no cause rule matches.
+rules (`bucket:`) are tried only when no cause rule matches. A match resting on a line joined by
+time only is tentative: a later rule proven by keyed lines alone is preferred to it.
+
+A line joined by time only must agree with what the client saw (`disagrees`): its HTTP status,
+its request path and its user agent, when both sides show them. In a selection with
+`corroborated_by`, such a line counts only beside a line of the named selection: at most
+CORROBORATION_S apart, and on the same instance when both lines show one.
 """
 
 from __future__ import annotations
@@ -57,6 +63,8 @@ _SERVER_ANSWER = re.compile(
     r"Gateway Timeout|Forbidden|Unauthorized|Bad Request|Not Found|Too Many Requests)\b"
 )
 _FUZZY_CACHE_LIMIT = 100_000
+#: how far apart (seconds) a time-joined line and its corroborating line may be: the same second
+CORROBORATION_S = 1.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,6 +114,12 @@ class Match:
         if not lines:
             return self.primary
         return max(lines, key=lambda line: JOIN_KEYS.index(line.join_key))
+
+    @property
+    def tentative(self) -> bool:
+        """The cause rests on a line joined by time only (no id ties it to the test)."""
+        weakest = self.weakest
+        return weakest is not None and weakest.join_key == "time"
 
 
 @dataclass(frozen=True)
@@ -380,10 +394,72 @@ def in_time(selection: ServerSelection, candidate: Candidate, slack_s: float) ->
     )
 
 
+def disagrees(candidate: Candidate, failure: Failure | None) -> str | None:
+    """What a line joined by time only shows against the client (`http_status`, `http_path`,
+    `user_agent`), or None: nothing but its time ties it to the test, so it must not contradict
+    what the test saw."""
+    line = candidate.line
+    if failure is None or line["join_key"] != "time":
+        return None
+    event = failure.event
+    shown = (
+        ("http_status", line["http_status"], event.http_status),
+        ("http_path", line["http_path"], event.url_path),
+        ("user_agent", line["user_agent"], event.user_agent),
+    )
+    return next(
+        (field for field, theirs, ours in shown if None not in (theirs, ours) and theirs != ours),
+        None,
+    )
+
+
+def _beside(line: Evidence, others: Iterable[Evidence], ends: Mapping[str, float]) -> bool:
+    """Another line within CORROBORATION_S of this one's interval, on its instance when both
+    show one (`ends`: each line's end, seconds from the failure's end)."""
+    for other in others:
+        if other.insert_id == line.insert_id:
+            continue
+        if line.instance_id and other.instance_id and other.instance_id != line.instance_id:
+            continue
+        gap = max(other.offset_s - ends[line.insert_id], line.offset_s - ends[other.insert_id])
+        if gap <= CORROBORATION_S:
+            return True
+    return False
+
+
+def corroborated(
+    rule: Rule, found: dict[str, tuple[Evidence, ...]], candidates: Sequence[Candidate]
+) -> dict[str, tuple[Evidence, ...]]:
+    """The lines per selection, without the time-joined lines of a `corroborated_by` selection
+    that no line of the named selection stands beside (repeated until nothing changes: the
+    named selection's own lines may need corroboration too)."""
+    named = {name: s.corroborated_by for name, s in rule.server.items() if s.corroborated_by}
+    if not named:
+        return found
+    ends = {c.line["insert_id"]: c.end_offset_s for c in candidates}
+    changed = True
+    while changed:
+        changed = False
+        for name, other in named.items():
+            kept = tuple(
+                line
+                for line in found[name]
+                if line.join_key != "time" or _beside(line, found[other], ends)
+            )
+            if len(kept) != len(found[name]):
+                found[name], changed = kept, True
+    return found
+
+
 def select(
-    selection: ServerSelection, name: str, candidates: Iterable[Candidate], slack_s: float
+    selection: ServerSelection,
+    name: str,
+    candidates: Iterable[Candidate],
+    slack_s: float,
+    failure: Failure | None = None,
 ) -> tuple[Evidence, ...]:
-    """Lines that satisfy a server selection, labelled with its name and text score."""
+    """Lines that satisfy a server selection, labelled with its name and text score (lines
+    joined by time only: those that agree with the client, see `disagrees`)."""
     candidates = tuple(candidates)
     served = served_by(candidates) if selection.same_instance else frozenset()
     eligible = [
@@ -393,6 +469,7 @@ def select(
         and in_time(selection, c, slack_s)
         and field_mismatch(selection, c) is None
         and not other_instance(selection, c, served)
+        and disagrees(c, failure) is None
     ]
     fuzzy = (
         fuzzy_scores(selection.message_fuzzy, (c.line["template"] for c in eligible))
@@ -410,12 +487,18 @@ def select(
 
 
 def server_hits(
-    rule: Rule, candidates: Sequence[Candidate], slack_s: float
+    rule: Rule, candidates: Sequence[Candidate], slack_s: float, failure: Failure | None = None
 ) -> dict[str, tuple[Evidence, ...]] | None:
     """Lines per selection when every required selection hits and no absent one does."""
+    found: dict[str, tuple[Evidence, ...]] = {}
+    for name, selection in rule.server.items():
+        found[name] = select(selection, name, candidates, slack_s, failure)
+        if not found[name] and selection.required and not selection.absent:
+            return None  # corroboration only takes lines away
+    found = corroborated(rule, found, candidates)
     hits: dict[str, tuple[Evidence, ...]] = {}
     for name, selection in rule.server.items():
-        lines = select(selection, name, candidates, slack_s)
+        lines = found[name]
         if selection.absent:
             if lines:
                 return None
@@ -434,7 +517,7 @@ def match_rule(
     client_score = client_matches(rule.client, failure)
     if client_score is None:
         return None
-    hits = server_hits(rule, candidates, slack_s)
+    hits = server_hits(rule, candidates, slack_s, failure)
     if hits is None:
         return None
     if not hits:
@@ -453,12 +536,19 @@ def in_matching_order(rules: Sequence[Rule]) -> list[Rule]:
 def match_rules(
     rules: Sequence[Rule], failure: Failure, candidates: Sequence[Candidate], slack_s: float
 ) -> Match | None:
-    """The first rule that matches: cause rules first, then fallback rules."""
+    """The first rule that matches: cause rules first, then fallback rules. A cause resting on
+    a time-only line gives way to a later cause rule proven by keyed lines alone."""
+    tentative: Match | None = None
     for rule in in_matching_order(rules):
+        if tentative is not None and rule.is_fallback:
+            break
         found = match_rule(rule, failure, candidates, slack_s)
-        if found is not None:
+        if found is None:
+            continue
+        if not found.tentative:
             return found
-    return None
+        tentative = tentative or found
+    return tentative
 
 
 def follow_chain(
@@ -466,6 +556,7 @@ def follow_chain(
     by_id: Mapping[str, Rule],
     candidates: Sequence[Candidate],
     slack_s: float,
+    failure: Failure | None = None,
 ) -> Chain:
     """Walk `caused_by` while the logs confirm a deeper rule; stop at the first level they don't.
 
@@ -482,7 +573,7 @@ def follow_chain(
         scoped = _same_revision(candidates, anchor)
         found: Link | None = None
         for deeper in alternatives:
-            hits = server_hits(deeper, scoped, slack_s)
+            hits = server_hits(deeper, scoped, slack_s, failure)
             if hits:
                 found = Link(rule=deeper, hits=hits)
                 break
