@@ -165,7 +165,7 @@ def _ladder(failures, frame, keep, intervals=()):  # type: ignore[no-untyped-def
     users_of: dict[str, set[str]] = {}
     for failure in failures:
         users_of.setdefault(failure.test_id, set()).update(failure.ids.user_ids)
-    margin = timedelta(seconds=1)
+    margin = timedelta(seconds=0.25)  # the failures' times are exact
     owned = {
         kind: {i for f in failures for i in getattr(f.ids, kind)}
         for kind in ("connection_ids", "traces", "user_ids")

@@ -15,11 +15,11 @@ Only the chosen candidates carry the LogFrame's columns.
 One e2e user is shared by many tests of a run, and a pad before a failure reaches into the
 tests that ran before it. So a line written inside another test's interval (any test of the
 run, passed ones too: `RunInterval`), and neither inside the failing test's own interval nor
-within OWN_MARGIN_S of its failing phase, is that test's: it never joins by user_id (unless
-that test's users are known and are not the line's), nor by time (platform lines, `system`
-and `audit`, excepted: an instance that crashed during the previous test is down for this one
-too). Among user_id lines, those inside the
-failure's own interval rank before those of its pads.
+within OWN_MARGIN_S of its failing phase (more for estimated times), is that test's: it never
+joins by user_id (unless that test's users are known and are not the line's), nor by time
+(platform lines, `system` and `audit`, excepted: an instance that crashed during the previous
+test is down for this one too). Among user_id lines, those inside the failure's own interval
+rank before those of its pads.
 """
 
 from __future__ import annotations
@@ -41,9 +41,10 @@ KEY_RANK: dict[str, int] = {key: rank for rank, key in enumerate(JOIN_KEYS)}
 MAX_TIME_CANDIDATES = 200
 #: a line lasting at most this long is looked up by its start time (see _in_windows)
 _SHORT_US = 1_000_000
-#: a line this close to a failure's own interval is its own, whatever test ran then (clock
-#: skew, and the estimated intervals of JUnit results)
-OWN_MARGIN_S = 1.0
+#: a line this close to a failure's failing phase is its own, whatever test ran then: clock
+#: skew for exact times, and more for the intervals JUnit and json-report results let us estimate
+OWN_MARGIN_S = 0.25
+OWN_MARGIN_APPROXIMATE_S = 1.0
 #: kinds of line that tell the platform's state, not one test's doing
 PLATFORM_KINDS = ("system", "audit")
 #: LogFrame id column -> the failure's ids of that kind
@@ -140,14 +141,17 @@ def _own_intervals(
 def _failure_frame(
     failures: list[Failure], windows: list[Window], intervals: Sequence[RunInterval]
 ) -> pl.DataFrame:
-    margin = timedelta(seconds=OWN_MARGIN_S)
+    margins = [
+        timedelta(seconds=OWN_MARGIN_S if f.time_exact else OWN_MARGIN_APPROXIMATE_S)
+        for f in failures
+    ]
     own = _own_intervals(failures, intervals)
     frame = pl.DataFrame(
         {
             "failure_idx": list(range(len(failures))),
             "test_id": [f.test_id for f in failures],
-            "own_lo": [f.started_at - margin for f in failures],
-            "own_hi": [f.finished_at + margin for f in failures],
+            "own_lo": [f.started_at - m for f, m in zip(failures, margins, strict=True)],
+            "own_hi": [f.finished_at + m for f, m in zip(failures, margins, strict=True)],
             "o_start": [o[0] for o in own],
             "o_end": [o[1] for o in own],
             "win_start": [w.start for w in windows],
@@ -207,7 +211,7 @@ def _hint() -> pl.Expr:
 
 
 def _inside_own() -> pl.Expr:
-    """The line was written within OWN_MARGIN_S of the failure's own interval."""
+    """The line was written beside the failing phase (within its margin, `own_lo`..`own_hi`)."""
     return (pl.col("timestamp") >= pl.col("own_lo")) & (pl.col("timestamp") <= pl.col("own_hi"))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from fivewhys.ids import mask
 from fivewhys.model import Evidence, Failure, Why
 from fivewhys.rules.matcher import Candidate, Match, match_rule
 from fivewhys.rules.schema import Rule
@@ -73,7 +74,8 @@ def generic_title(primaries: Sequence[tuple[Failure, Evidence]]) -> str:
     """`The server logged "<template>" on the connection 40 ms before it closed` (for several
     failures: the range of their distances)."""
     failure, line = primaries[0]
-    template = " ".join((line.template or line.message).splitlines()[:1])
+    first = line.message.strip().splitlines()[0] if line.message.strip() else line.template
+    template = mask(first)
     if len(template) > 120:
         template = template[:119] + "…"
     before = sorted(max(0.0, -line.offset_s) for _, line in primaries)

@@ -18,7 +18,7 @@ from fivewhys.correlate import correlate
 from fivewhys.logs.entry import LogBatch, build_frame, normalize_entries
 from fivewhys.logs.files import read_log_files
 from fivewhys.logs.frame import empty_logframe
-from fivewhys.model import Failure
+from fivewhys.model import Failure, RunInterval
 from fivewhys.results import read_results
 from fivewhys.rules.loader import bundled_rules_dir, load_rules
 from fivewhys.rules.matcher import Candidate
@@ -35,9 +35,14 @@ class Bench:
     slack_s: float
 
 
-def bench_from_frame(failures: list[Failure], frame: pl.DataFrame, window: WindowSettings) -> Bench:
+def bench_from_frame(
+    failures: list[Failure],
+    frame: pl.DataFrame,
+    window: WindowSettings,
+    intervals: Sequence[RunInterval] = (),
+) -> Bench:
     """Correlate failures with a LogFrame, as `analyze` does."""
-    correlation = correlate(failures, frame, window)
+    correlation = correlate(failures, frame, window, intervals=intervals)
     return Bench(
         failures=failures,
         candidates=candidates_by_failure(correlation, len(failures), None),
@@ -55,9 +60,9 @@ def frame_from_entries(entries: Iterable[tuple[str, Any]]) -> tuple[pl.DataFrame
 def bench_from_files(results: Sequence[Path], logs: Sequence[str], settings: Settings) -> Bench:
     """Results and log files read as `analyze` reads them."""
     patterns = settings.id_patterns()
-    failures = read_results(results, patterns=patterns).failures
+    read = read_results(results, patterns=patterns)
     frame = read_log_files(logs, id_patterns=patterns).frame if logs else empty_logframe()
-    return bench_from_frame(failures, frame, settings.window)
+    return bench_from_frame(read.failures, frame, settings.window, read.intervals)
 
 
 def library(rule_dirs: Sequence[Path], settings: Settings) -> list[Rule]:
