@@ -16,6 +16,7 @@ from fivewhys.correlate import correlate
 from fivewhys.logs.entry import build_frame, normalize_entries
 from fivewhys.model import Cause, Failure, RunInterval
 from fivewhys.pipeline import Analysis, OutputFormat, analyze, render
+from fivewhys.results.common import section
 from fivewhys.rules.loader import load_rules
 from fivewhys.whys import TIME_ONLY_CAP, Explained, build_causes, explain_failures
 
@@ -325,3 +326,49 @@ def test_own_interval_lines_outrank_the_pad() -> None:
     intervals = [RunInterval(test_id=failure.test_id, start=at(10.0), end=at(12.0))]
     explained = _explain([failure], entries, intervals)[0][0]
     assert [c.line["insert_id"] for c in explained.candidates] == ["own-info", "pad-warning"]
+
+
+# --- client facts the server line answers ---------------------------------------------------
+
+
+def _with_output(failure: Failure, output: str) -> Failure:
+    """The failure with pytest's captured stdout, as the results readers keep it."""
+    return failure.model_copy(update={"details": section("Captured stdout call", output)})
+
+
+def test_the_tests_own_output_is_cited_where_the_server_line_answers_it() -> None:
+    output = (
+        "connecting as usr_e2e_01\n"
+        "Using JWT_SECRET_KEY from .env.staging (audience: netra-staging)\n"
+        "GET wss://chat-x.a.run.app/ws\n"
+        "GET https://chat-x.a.run.app/health -> 200\n"
+    )
+    failure = _with_output(_handshake_failure(), output)
+    entries = [_request("req", 0.30, 403), _warning("warn", 0.31, "connection rejected: bad JWT")]
+    cause = _explain([failure], entries)[1][0]
+    clients = [why for why in cause.whys if why.client]
+    assert [why.kind for why in clients] == ["evidence", "evidence"]
+    assert all(why.client == failure.source for why in clients)
+    assert "JWT_SECRET_KEY from .env.staging (audience: netra-staging)" in clients[0].text
+    assert "wss://chat-x.a.run.app/ws" in clients[1].text
+    kinds = [why.kind for why in cause.whys]
+    assert kinds == ["evidence", "evidence", "evidence", "evidence", "question"]
+
+
+def test_a_credential_line_is_no_clue_beside_a_line_about_something_else() -> None:
+    failure = make_failure(
+        message="websockets.exceptions.ConnectionClosedError: received 1011 (internal error)",
+        connection_ids=("conn_8e2091c99d64",),
+    )
+    failure = _with_output(failure, "Using JWT_SECRET_KEY from .env.staging\n")
+    entries = [
+        _entry(
+            "err",
+            1.9,
+            severity="ERROR",
+            jsonPayload={"message": "Redis pool exhausted", "connection_id": "conn_8e2091c99d64"},
+        )
+    ]
+    cause = _explain([failure], entries)[1][0]
+    assert cause.generic
+    assert [why.client for why in cause.whys if why.client] == [failure.source]  # its own message

@@ -26,6 +26,10 @@ logs confirm one, its whys replace the hypotheses of the rule above it (whose wh
 to the last one that cites a selection); when they confirm none, the chain ends with one
 hypothesis naming the deeper rules to check.
 
+A cause's whys also quote the test's own captured output where it answers the cited lines (the
+credential it signed with beside an auth refusal, the URL it called): evidence that is a client
+fact (`Why.client` names where it was read; fivewhys.clues).
+
 A failure no cause rule explains lands in a bucket, never in a cause: `client-side` or
 `server-error` when a fallback rule (`bucket:`) files it there, else `unexplained`.
 """
@@ -41,6 +45,7 @@ from typing import Any, Literal
 import jinja2
 import polars as pl
 
+from fivewhys.clues import client_clues
 from fivewhys.correlate import MAX_TIME_CANDIDATES, Correlation, SetAside
 from fivewhys.generic import GENERIC_RULE, generic_match, generic_title, generic_whys
 from fivewhys.logs.query import explorer_links
@@ -395,6 +400,10 @@ def _cause(cause_id: str, items: list[Explained]) -> Cause:
     generic = rule is GENERIC_RULE
     primaries = [(i.failure, i.match.primary) for i in items if i.match and i.match.primary]
     whys = generic_whys(primaries) if generic else _chain_whys(items)
+    clues = client_clues(items[0].failure, _matched_lines(items[0]))
+    if clues:  # the client facts go right after the server's evidence they answer
+        at = max((n for n, why in enumerate(whys) if why.kind == "evidence"), default=-1) + 1
+        whys = [*whys[:at], *clues, *whys[at:]]
     matched: dict[str, Evidence] = {}
     for item in items:
         for line in _matched_lines(item):
