@@ -63,7 +63,7 @@ def test_the_real_403_joined_by_time_is_a_capped_labelled_cause(tmp_path: Path) 
     assert cause.proof == (
         "tentative: joined by time and the 403 request log on the same instance, not by an id"
     )
-    assert "tentative: joined by time and the 403 request log" in first.note
+    assert "Tentative: joined by time and the 403 request log" in first.note
     messages = [line.message for line in cause.evidence]
     assert "WebSocket connection rejected in staging: Invalid JWT=REDACTED" in messages
     assert all(line.join_key == "time" for line in cause.evidence)

@@ -79,6 +79,7 @@ PROOF_WORDS: dict[str, str] = {
 }
 TIME_ONLY_CAP = 0.4
 GENERIC_CAP = 0.5
+UNCORROBORATED = "tentative: joined by time only, not by an id"
 BUCKET_LABELS: dict[str, str] = {
     "client-side": "Client-side",
     "server-error": "Server error, no rule",
@@ -351,7 +352,7 @@ def tentative_proof(item: Explained) -> str:
     if agent and any(seen.user_agent == agent for seen in (line, *beside[:1])):
         basis.append("the client's user agent")
     if not basis:
-        return "tentative: joined by time only, not by an id"
+        return UNCORROBORATED
     corroboration = " ".join(basis[:2]) + "".join(f" and {more}" for more in basis[2:])
     return f"tentative: joined by time and {corroboration}, not by an id"
 
@@ -526,15 +527,17 @@ def _note(item: Explained, covered: bool, window_text: str, set_aside: SetAside)
                 f"No named rule matched: a generic cause, the ERROR line joined on "
                 f"{primary.join_key} just before the failure."
             )
+        proof = tentative_proof(item)
+        tentative = "Tentative" if proof == UNCORROBORATED else proof[0].upper() + proof[1:]
         if primary.join_key == "time":
             return (
                 "Joined by time only: no connection_id, trace or user_id ties these lines to the "
-                f"test ({tentative_proof(item)}). Confirm by hand."
+                f"test. {tentative}; confirm by hand."
             )
         if weakest.join_key == "time":
             return (
                 f"Proven by a line joined on {primary.join_key}, but the {weakest.matched} line "
-                f"joins by time only ({tentative_proof(item)}). Confirm by hand."
+                f"joins by time only. {tentative}; confirm by hand."
             )
         return f"Proven by a line joined on {primary.join_key}."
     if not item.candidates:
