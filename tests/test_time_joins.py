@@ -11,6 +11,7 @@ from typing import Any
 
 from conftest import T0, at, make_failure
 
+from fivewhys.authoring.explain import explain_rule
 from fivewhys.config import WindowSettings
 from fivewhys.correlate import correlate
 from fivewhys.logs.entry import build_frame, normalize_entries
@@ -18,7 +19,13 @@ from fivewhys.model import Cause, Failure, RunInterval
 from fivewhys.pipeline import Analysis, OutputFormat, analyze, render
 from fivewhys.results.common import section
 from fivewhys.rules.loader import load_rules
-from fivewhys.whys import TIME_ONLY_CAP, Explained, build_causes, explain_failures
+from fivewhys.whys import (
+    TIME_ONLY_CAP,
+    Explained,
+    build_causes,
+    candidates_by_failure,
+    explain_failures,
+)
 
 DATA = Path(__file__).parent / "data"
 REAL_LOGS = DATA / "logs" / "real" / "cloudrun-entries.ndjson"
@@ -372,3 +379,21 @@ def test_a_credential_line_is_no_clue_beside_a_line_about_something_else() -> No
     cause = _explain([failure], entries)[1][0]
     assert cause.generic
     assert [why.client for why in cause.whys if why.client] == [failure.source]  # its own message
+
+
+def test_rules_explain_says_which_field_contradicts_the_client() -> None:
+    failure = _handshake_failure()
+    event = failure.event.model_copy(update={"user_agent": "Netra-E2E-Tests/1.0"})
+    failure = failure.model_copy(update={"event": event})
+    batch = normalize_entries([("e[0]", _request("req", 0.30, 403, agent="Mozilla/5.0"))])
+    frame, _ = build_frame([batch])
+    settings = WindowSettings()
+    correlation = correlate([failure], frame, settings)
+    candidates = candidates_by_failure(correlation, 1, None)[0]
+    rules = load_rules([TIME_RULES], collect_errors=False)
+    report = explain_rule(rules[0], failure, candidates, rules, settings.skew_s)
+    verdict = report.selections[1].verdicts[0]
+    assert (verdict.step, verdict.detail) == (
+        "fields",
+        "joined by time only, and its user_agent contradicts what the client saw",
+    )

@@ -17,6 +17,7 @@ from fivewhys.rules.matcher import (
     Candidate,
     Check,
     client_checks,
+    disagrees,
     field_mismatch,
     fuzzy_scores,
     in_time,
@@ -120,6 +121,7 @@ def line_verdict(
     slack_s: float,
     fuzzy: dict[str, float] | None,
     served: frozenset[str] = frozenset(),
+    failure: Failure | None = None,
 ) -> LineVerdict:
     """The first step at which the line fails the selection, or `match` with its score."""
     line = candidate.evidence
@@ -143,6 +145,13 @@ def line_verdict(
             "fields",
             f"instance {line.instance_id} did not serve this test (its keyed lines came from "
             f"{', '.join(sorted(served))})",
+        )
+    against = disagrees(candidate, failure)
+    if against is not None:
+        return LineVerdict(
+            candidate,
+            "fields",
+            f"joined by time only, and its {against} contradicts what the client saw",
         )
     score = text_score(selection, line.message, line.template, fuzzy)
     if score is None:
@@ -198,7 +207,9 @@ def explain_rule(
             else None
         )
         served = served_by(candidates)
-        verdicts = tuple(line_verdict(selection, c, slack_s, fuzzy, served) for c in candidates)
+        verdicts = tuple(
+            line_verdict(selection, c, slack_s, fuzzy, served, failure) for c in candidates
+        )
         selections.append(SelectionReport(name, selection, verdicts))
     winner = match_rules(library, failure, candidates, slack_s)
     return RuleReport(
