@@ -247,13 +247,13 @@ def test_a_confirmed_deeper_rule_replaces_the_hypotheses() -> None:
     assert [link.rule.id for link in explained[0].chain.links] == ["config-env-var-missing"]
     cause = causes[0]
     assert cause.rule_id == "http-5xx-dependency-refused"
-    # two proven whys of the 5xx rule, then the deeper rule's three
+    # two proven whys of the 5xx rule, then the deeper rule's three (evidence, mechanism, question)
     assert [w.kind for w in cause.whys] == [
         "evidence",
         "evidence",
         "evidence",
-        "hypothesis",
-        "hypothesis",
+        "mechanism",
+        "question",
     ]
     assert cause.whys[2].evidence == ("env",)
     assert cause.whys[2].text.startswith(
@@ -269,7 +269,8 @@ def test_without_deeper_evidence_the_chain_stops_with_a_marked_hypothesis() -> N
     explained, causes, _reports = _explain([failure], _dependency_rows(None))
     assert explained[0].chain.links == ()
     whys = causes[0].whys
-    assert len(whys) == 6
+    # the 5xx rule's four whys (two proven, a mechanism, a question), then where the chain stops
+    assert [w.kind for w in whys] == ["evidence", "evidence", "mechanism", "question", "hypothesis"]
     assert whys[-1].kind == "hypothesis" and whys[-1].evidence == ()
     assert whys[-1].text == (
         "Possibly deeper: The revision started without a setting it needs (an environment "
