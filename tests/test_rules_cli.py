@@ -47,7 +47,7 @@ def test_validate_names_every_directory_merged() -> None:
         "without evidence: cite a selection (evidence:), mark it kind: mechanism (true by what "
         "the rule detects, with a reference) or kind: question (say what would answer it and "
         "where to look) [why-without-evidence]\n"
-        f"18 rule(s) valid in rules, {project}, 1 lint warning(s)\n"
+        f"19 rule(s) valid in rules, {project}, 1 lint warning(s)\n"
     )
     strict = run("rules", "validate", "--strict", "rules", str(project))
     assert strict.exit_code == 1 and strict.stdout == result.stdout
