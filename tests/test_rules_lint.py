@@ -63,15 +63,15 @@ LINES = {
 }
 
 
-def _lint(tmp_path: Path, whys: str) -> list[LintIssue]:
+def _lint(tmp_path: Path, whys: str, head: str = HEAD) -> list[LintIssue]:
     directory = tmp_path / "rules"
     directory.mkdir(parents=True)
-    (directory / "lint-probe.yaml").write_text(HEAD + whys)
+    (directory / "lint-probe.yaml").write_text(head + whys)
     return lint_rules(load_rules([directory], collect_errors=True))
 
 
 def test_every_check_has_a_case_a_description_and_a_severity() -> None:
-    assert sorted(check.name for check in CHECKS) == sorted(CASES)
+    assert sorted(check.name for check in CHECKS) == sorted([*CASES, "regex-not-linear"])
     for check in CHECKS:
         assert check.description.endswith(".") and check.severity in ("warning", "info")
 
@@ -108,3 +108,27 @@ def test_an_unmarked_why_that_asks_is_told_to_say_so(tmp_path: Path) -> None:
 
 def test_the_bundled_library_lints_clean() -> None:
     assert lint_rules(load_rules([bundled_rules_dir()], collect_errors=True)) == []
+
+
+WHYS = "whys:\n  - text: Seen.\n    evidence: setup_error\n"
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [r"failed(?= for)", r"(?<!not )failed", r"(a)\1", r"(?P<w>x)(?P=w)", r"(?>ab)c", r"a++"],
+)
+def test_a_regex_that_needs_backtracking_is_flagged_at_its_key(
+    tmp_path: Path, pattern: str
+) -> None:
+    head = HEAD.replace("    message|contains: validation failed", f"    message|re: '{pattern}'")
+    (issue,) = _lint(tmp_path, WHYS, head)
+    assert (issue.check, issue.line) == ("regex-not-linear", 7)
+    assert issue.message.startswith("server.setup_error: message|re uses ")
+
+
+def test_linear_regexes_pass(tmp_path: Path) -> None:
+    head = HEAD.replace(
+        "    message|contains: validation failed",
+        r"    message|re: '(?i)\bvalidation (?:failed|error)\b[^\n]*\d+(?:\.\d+)?s?'",
+    )
+    assert _lint(tmp_path, WHYS, head) == []
