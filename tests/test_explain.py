@@ -247,13 +247,13 @@ def test_a_confirmed_deeper_rule_replaces_the_hypotheses() -> None:
     assert [link.rule.id for link in explained[0].chain.links] == ["config-env-var-missing"]
     cause = causes[0]
     assert cause.rule_id == "http-5xx-dependency-refused"
-    # two proven whys of the 5xx rule, then the deeper rule's three
+    # two proven whys of the 5xx rule, then the deeper rule's three (evidence, mechanism, question)
     assert [w.kind for w in cause.whys] == [
         "evidence",
         "evidence",
         "evidence",
-        "hypothesis",
-        "hypothesis",
+        "mechanism",
+        "question",
     ]
     assert cause.whys[2].evidence == ("env",)
     assert cause.whys[2].text.startswith(
@@ -269,7 +269,8 @@ def test_without_deeper_evidence_the_chain_stops_with_a_marked_hypothesis() -> N
     explained, causes, _reports = _explain([failure], _dependency_rows(None))
     assert explained[0].chain.links == ()
     whys = causes[0].whys
-    assert len(whys) == 6
+    # the 5xx rule's four whys (two proven, a mechanism, a question), then where the chain stops
+    assert [w.kind for w in whys] == ["evidence", "evidence", "mechanism", "question", "hypothesis"]
     assert whys[-1].kind == "hypothesis" and whys[-1].evidence == ()
     assert whys[-1].text == (
         "Possibly deeper: The revision started without a setting it needs (an environment "
@@ -292,6 +293,7 @@ def test_a_cause_is_only_as_well_joined_as_its_weakest_required_line() -> None:
     assert strong[0].note == "Proven by a line joined on trace."
     assert weak[0].confidence <= 0.4
     assert weak[0].note == (
-        "Proven by a line joined on trace, but the refused line joins by time only. Tentative; "
-        "confirm by hand."
+        "Proven by a line joined on trace, but the refused line joins by time only. Tentative: "
+        "joined by time and the 500 request log on the same instance, not by an id; confirm by "
+        "hand."
     )

@@ -95,7 +95,7 @@ def test_json_report_contract() -> None:
     for cause in data["causes"]:
         assert {"id", "rule_id", "title", "failures", "whys"} <= cause.keys()
         for why in cause["whys"]:
-            assert why["kind"] in {"evidence", "hypothesis"}
+            assert why["kind"] in {"evidence", "mechanism", "question", "hypothesis"}
             assert (why["kind"] == "evidence") == bool(why["evidence"])
 
 

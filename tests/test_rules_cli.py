@@ -41,7 +41,22 @@ def test_validate_names_every_directory_merged() -> None:
     project = REPO / "tests" / "data" / "rules_good" / "project"
     result = run("rules", "validate", "rules", str(project))
     assert result.exit_code == 0
-    assert result.stdout == f"18 rule(s) valid in rules, {project}\n"
+    # the project's rule has a why without evidence: the why lint warns, validation passes
+    assert result.stdout == (
+        f"{project / 'ws-close-1011.yaml'}:18: warning: ws-close-1011: whys[1]: states a cause "
+        "without evidence: cite a selection (evidence:), mark it kind: mechanism (true by what "
+        "the rule detects, with a reference) or kind: question (say what would answer it and "
+        "where to look) [why-without-evidence]\n"
+        f"19 rule(s) valid in rules, {project}, 1 lint warning(s)\n"
+    )
+    strict = run("rules", "validate", "--strict", "rules", str(project))
+    assert strict.exit_code == 1 and strict.stdout == result.stdout
+
+
+def test_validate_lints_the_bundled_library_clean() -> None:
+    result = run("rules", "validate", "--strict")
+    assert result.exit_code == 0
+    assert "warning" not in result.stdout and "info" not in result.stdout
 
 
 # --- rules test --------------------------------------------------------------------------------
@@ -51,14 +66,17 @@ def test_test_passes_on_the_bundled_library() -> None:
     result = run("rules", "test")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0] == (
+    assert (
         "PASS ws-agent-handler-1011 good.yaml: matches: evidence own-agent-timeout (connection_id)"
-    )
+    ) in lines
+    assert lines[0].startswith("PASS ws-agent-handler-1011 good")
     assert (
         "PASS run-no-instance-timeout good.yaml: matches: evidence aborted (trace), chain "
         "instance-startup-failed -> config-env-var-missing"
     ) in lines
-    assert lines[-1] == "16 rule(s), 36 check(s): 36 passed, 0 failed"
+    fixtures = len(list(RULES.glob("tests/*/good*.yaml")) + list(RULES.glob("tests/*/bad*.yaml")))
+    rules = len(list(RULES.glob("*.yaml")))
+    assert lines[-1] == f"{rules} rule(s), {fixtures} check(s): {fixtures} passed, 0 failed"
 
 
 def test_test_exits_1_when_a_fixture_fails(tmp_path: Path) -> None:
@@ -74,7 +92,11 @@ def test_test_exits_1_when_a_fixture_fails(tmp_path: Path) -> None:
         "FAIL ws-agent-handler-1011 bad-factory.yaml: matches, but a near miss must not"
         in result.stdout.splitlines()
     )
-    assert result.stdout.endswith("16 rule(s), 36 check(s): 35 passed, 1 failed\n")
+    fixtures = len(list(RULES.glob("tests/*/good*.yaml")) + list(RULES.glob("tests/*/bad*.yaml")))
+    rules_count = len(list(RULES.glob("*.yaml")))
+    assert result.stdout.endswith(
+        f"{rules_count} rule(s), {fixtures} check(s): {fixtures - 1} passed, 1 failed\n"
+    )
 
 
 def test_test_exits_2_on_invalid_rules_or_fixtures(tmp_path: Path) -> None:

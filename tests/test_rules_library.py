@@ -60,10 +60,19 @@ def test_a_near_miss_that_matches_fails(tmp_path: Path) -> None:
     near_miss.write_text(
         near_miss.read_text().replace("Agent 'planner' timed out", "Factory SSOT validation failed")
     )
-    results = run_rule_tests(load_rules([rules], collect_errors=True))
-    assert [(r.kind, r.passed, r.detail) for r in results] == [
-        ("good", True, "matches: evidence own-factory-error (connection_id)"),
-        ("bad", False, "matches, but a near miss must not"),
+    results = {
+        r.path.name: (r.kind, r.passed, r.detail)
+        for r in run_rule_tests(load_rules([rules], collect_errors=True))
+        if r.path is not None
+    }
+    assert results["good.yaml"] == (
+        "good",
+        True,
+        "matches: evidence own-factory-error (connection_id)",
+    )
+    assert results["bad-agent-timeout.yaml"] == ("bad", False, "matches, but a near miss must not")
+    assert [name for name, (_, passed, _) in results.items() if not passed] == [
+        "bad-agent-timeout.yaml"
     ]
 
 
@@ -88,16 +97,20 @@ def test_a_wrong_expected_evidence_fails(tmp_path: Path) -> None:
     rules = _copy_rule(tmp_path, "ws-factory-validation-1011")
     good = rules / "tests" / "ws-factory-validation-1011" / "good.yaml"
     good.write_text(good.read_text().replace("evidence: own-factory-error", "evidence: other"))
-    results = run_rule_tests(load_rules([rules], collect_errors=True))
-    assert results[0].detail == "first evidence is own-factory-error, expected other"
+    results = {
+        r.path.name: r for r in run_rule_tests(load_rules([rules], collect_errors=True)) if r.path
+    }
+    assert results["good.yaml"].detail == "first evidence is own-factory-error, expected other"
 
 
 def test_a_good_fixture_that_does_not_match_says_why(tmp_path: Path) -> None:
     rules = _copy_rule(tmp_path, "ws-factory-validation-1011")
     good = rules / "tests" / "ws-factory-validation-1011" / "good.yaml"
     good.write_text(good.read_text().replace("severity: ERROR", "severity: INFO"))
-    results = run_rule_tests(load_rules([rules], collect_errors=True))
-    assert results[0].detail == (
+    results = {
+        r.path.name: r for r in run_rule_tests(load_rules([rules], collect_errors=True)) if r.path
+    }
+    assert results["good.yaml"].detail == (
         "does not match: server selection setup_error: no line matches (1 candidate(s): "
         "1 by fields)"
     )
@@ -140,5 +153,8 @@ def test_a_rule_can_point_to_its_fixtures(tmp_path: Path) -> None:
     (rule,) = load_rules([rules], collect_errors=True)
     assert isinstance(rule, Rule) and rule.tests == "factory-examples"
     files = fixture_files(rule)
-    assert [p.name for p in files["good"]] == ["good.yaml"]
+    assert [p.name for p in files["good"]] == sorted(
+        p.name for p in (rules / "factory-examples").glob("good*.yaml")
+    )
+    assert "good.yaml" in [p.name for p in files["good"]]
     assert all(r.passed for r in run_rule_tests([rule]))

@@ -23,6 +23,7 @@ from fivewhys.cli_support import (
 from fivewhys.config import load_settings
 from fivewhys.errors import ExitCode, FivewhysError
 from fivewhys.rules.jsonschema import rule_json_schema_text
+from fivewhys.rules.lint import lint_rules
 from fivewhys.rules.loader import bundled_rules_dir, load_rules
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -59,16 +60,30 @@ def rules_group() -> None:
 
 @rules_group.command("validate")
 @click.argument("dirs", nargs=-1, type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 1 when the why lint warns (a why that states a cause without evidence, ...).",
+)
 @fail_cleanly
-def validate_command(dirs: tuple[Path, ...]) -> None:
+def validate_command(dirs: tuple[Path, ...], strict: bool) -> None:
     """Report every problem in the rules of DIRS (default: the bundled library).
 
-    Later directories override earlier ones by id, as --rules does.
+    Later directories override earlier ones by id, as --rules does. Invalid rules exit 2.
+    Valid rules are then linted: whys that assert what no selection proves are warnings
+    (exit 0, or 1 with --strict).
     """
     targets = _dirs(dirs)
     rules = load_rules(targets, collect_errors=True)
+    issues = lint_rules(rules)
+    for issue in issues:
+        click.echo(str(issue))
     where = ", ".join(str(d) for d in targets)
-    click.echo(f"{len(rules)} rule(s) valid in {where}")
+    warnings = sum(issue.severity == "warning" for issue in issues)
+    summary = f", {warnings} lint warning(s)" if warnings else ""
+    click.echo(f"{len(rules)} rule(s) valid in {where}{summary}")
+    if strict and warnings:
+        sys.exit(ExitCode.RULE_LINT_WARNINGS)
 
 
 @rules_group.command("test")

@@ -12,6 +12,8 @@ class ExitCode(IntEnum):
     OK = 0
     #: `rules test`: a rule failed one of its fixtures
     RULE_TESTS_FAILED = 1
+    #: `rules validate --strict`: the why lint warned
+    RULE_LINT_WARNINGS = 1
     #: `ci --fail-on-unexplained`: a failure has no cause and is not the test's own
     UNEXPLAINED_FAILURES = 1
     #: a usage problem or bad input (file, rule, option): nothing trustworthy was written

@@ -173,7 +173,7 @@ def _load_dir(directory: Path, sink: _Sink) -> list[_Parsed]:
                         f"duplicate rule id {parsed.rule_id!r}: also defined in "
                         f"{first_file[parsed.rule_id]}",
                         path,
-                        _line_of(parsed.lines, ("id",)),
+                        line_of(parsed.lines, ("id",)),
                     )
                 )
                 continue
@@ -229,10 +229,22 @@ def _load_file(path: Path) -> tuple[_Parsed, list[RuleError]]:
             RuleError(
                 f"tests: no fixture directory {parsed.rule.tests!r} beside this file",
                 path,
-                _line_of(parsed.lines, ("tests",)),
+                line_of(parsed.lines, ("tests",)),
             )
         ]
     return parsed, []
+
+
+def key_lines(path: Path) -> dict[Loc, int]:
+    """The line of every key and item of a rule file that loaded (for checks after loading)."""
+    loader = RuleYamlLoader(path.read_text(encoding="utf-8"))
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            loader.record_lines(node)
+    finally:
+        loader.dispose()
+    return loader.lines
 
 
 def _meaningful(exc: ValidationError) -> list[ErrorDetails]:
@@ -274,7 +286,7 @@ def _check_caused_by(merged: dict[str, _Parsed], known_ids: set[str], sink: _Sin
                     RuleError(
                         f"caused_by: {cause!r} is a fallback rule (bucket), not a cause",
                         parsed.path,
-                        _line_of(parsed.lines, ("caused_by", index)),
+                        line_of(parsed.lines, ("caused_by", index)),
                     )
                 )
             elif cause in merged:
@@ -284,7 +296,7 @@ def _check_caused_by(merged: dict[str, _Parsed], known_ids: set[str], sink: _Sin
                     RuleError(
                         f"caused_by: unknown rule id {cause!r}",
                         parsed.path,
-                        _line_of(parsed.lines, ("caused_by", index)),
+                        line_of(parsed.lines, ("caused_by", index)),
                     )
                 )
     for cycle in _cycles(graph):
@@ -295,7 +307,7 @@ def _check_caused_by(merged: dict[str, _Parsed], known_ids: set[str], sink: _Sin
             RuleError(
                 f"caused_by cycle: {' -> '.join(cycle)}",
                 start.path,
-                _line_of(start.lines, ("caused_by", index)),
+                line_of(start.lines, ("caused_by", index)),
             )
         )
 
@@ -341,8 +353,8 @@ def _rule_error(path: Path, lines: dict[Loc, int], detail: ErrorDetails) -> Rule
             message = _unknown_key(owner, key)
         else:
             message = f"missing required key {key!r}"
-        return RuleError(_prefixed(owner, message), path, _line_of(lines, loc))
-    return RuleError(_prefixed(loc, _message(detail, ctx)), path, _line_of(lines, loc))
+        return RuleError(_prefixed(owner, message), path, line_of(lines, loc))
+    return RuleError(_prefixed(loc, _message(detail, ctx)), path, line_of(lines, loc))
 
 
 def _message(detail: ErrorDetails, ctx: dict[str, Any]) -> str:
@@ -450,7 +462,7 @@ def _dotted(loc: Loc) -> str:
     return out
 
 
-def _line_of(lines: dict[Loc, int], loc: Loc) -> int:
+def line_of(lines: dict[Loc, int], loc: Loc) -> int:
     """The line of `loc`, else of its nearest parent that has one, else 1."""
     for end in range(len(loc), 0, -1):
         line = lines.get(loc[:end])
