@@ -10,7 +10,7 @@ from fivewhys.redact import (
     _MAY_HOLD_A_SECRET,
     TEXT_COLUMNS,
     _may_hold_a_secret,
-    _redacted,
+    _cleaned,
     _substitute,
     redact_frame,
     redact_text,
@@ -108,14 +108,14 @@ def test_only_what_held_a_secret_is_copied() -> None:
         lines=(clean, _Line(message=f"Authorization: Bearer {JWT}")),
         counts={"token=abcdefgh": 1, "plain": 2},
     )
-    redacted = _redacted(doc)
+    redacted = _cleaned(doc)
     assert redacted.lines[0] is clean  # untouched parts are the same objects
     assert redacted.lines[1].message == "Authorization: Bearer [REDACTED]"
     assert isinstance(redacted.lines, tuple)
     assert redacted.counts == {"token=[REDACTED]": 1, "plain": 2}
     assert doc.lines[1].message.endswith(JWT)  # the original is not changed
     nothing = _Doc(title="run", lines=(clean,), counts={"plain": 2})
-    assert _redacted(nothing) is nothing
+    assert _cleaned(nothing) is nothing
 
 
 def test_a_frame_is_redacted_as_its_rows_would_be() -> None:

@@ -40,7 +40,7 @@ from fivewhys.model import (
     WindowQuery,
     WindowStatus,
 )
-from fivewhys.redact import redact_frame, redact_report
+from fivewhys.redact import clean_report, redact_frame
 from fivewhys.report.html import render_html
 from fivewhys.report.jira import render_jira
 from fivewhys.report.json import render_json
@@ -178,7 +178,7 @@ def _analyze(analysis: Analysis) -> Report:
         warnings=(*results.warnings, *logs.warnings),
         logs_unread=logs_unread,
     )
-    return redact_report(report)
+    return clean_report(report)
 
 
 def pull(
