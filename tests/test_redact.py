@@ -9,8 +9,8 @@ from pydantic import BaseModel
 from fivewhys.redact import (
     _MAY_HOLD_A_SECRET,
     TEXT_COLUMNS,
-    _may_hold_a_secret,
     _cleaned,
+    _may_hold_a_secret,
     _substitute,
     redact_frame,
     redact_text,

@@ -124,7 +124,7 @@ KINDS: tuple[SecretKind, ...] = (
     ),
     SecretKind(
         "jwt",
-        "JSON Web Tokens: header.payload.signature, the header always `eyJ` (`{\"`)",
+        'JSON Web Tokens: header.payload.signature, the header always `eyJ` (`{"`)',
         re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),
         MARK,
         ("eyJ",),
@@ -186,7 +186,9 @@ KINDS: tuple[SecretKind, ...] = (
     SecretKind(
         "url-password",
         "passwords in URLs: `scheme://user:password@host` (the user is kept)",
-        re.compile(r"(?i)\b([a-z][a-z0-9+.-]{1,20}://[^\s:/?#@\[\]'\"]*:)(?!\[REDACTED)[^\s/?#'\"]+@"),
+        re.compile(
+            r"(?i)\b([a-z][a-z0-9+.-]{1,20}://[^\s:/?#@\[\]'\"]*:)(?!\[REDACTED)[^\s/?#'\"]+@"
+        ),
         rf"\1{MARK}@",
         ("@",),
         exact=True,
@@ -205,7 +207,7 @@ KINDS: tuple[SecretKind, ...] = (
     SecretKind(
         "named-quoted",
         "quoted values of secret-named keys: `\"password\": \"...\"`, `'token': '...'`, JSON kept "
-        "as text (`\\\"client_secret\\\": \\\"...\\\"`)",
+        'as text (`\\"client_secret\\": \\"...\\"`)',
         re.compile(
             rf"(?i)({_NAME}(?:{_QUOTE})?\s*[:=]\s*({_QUOTE}))(?!\[REDACTED)"
             r"(?:(?!\2)(?:[^\n\\]|\\[^\n]))+(?=\2)"
