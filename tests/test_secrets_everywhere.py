@@ -186,6 +186,7 @@ def test_no_planted_secret_reaches_a_report_or_a_rule_tool(planted: tuple[Path, 
         outputs[f"analyze {fmt} stderr"] = done.stderr
     jira = _run("analyze", str(results), "--logs", str(logs), "--flavor", "jira", "-o", "r.txt")
     outputs["jira"] = Path("r.txt").read_text()
+    outputs["jira stderr"] = jira.stderr
     report = json.loads(outputs["analyze json stdout"])
     assert len(report["causes"]) >= 2  # the analysis still works on the planted data
     explained = [f["test_id"] for f in report["failures"] if f["rule_id"]]
