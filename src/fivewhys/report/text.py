@@ -92,7 +92,7 @@ def web_url(url: str) -> str | None:
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
-    return quote(url.strip(), safe="/:?#@!$&'*+,;=%-._~")
+    return quote(url.strip(), safe="/:?#@&+,;=%-._~")
 
 
 def linked(label: str, url: str | None) -> Markdown:
