@@ -210,3 +210,13 @@ def test_the_pre_check_covers_every_kind() -> None:
     for kind in KINDS:
         for hint in kind.hints:
             assert (hint.lower() in _CASE_BLIND_PARTS) or (hint in _EXACT_PARTS), kind.name
+
+
+def test_the_readme_lists_every_kind_as_the_code_has_it() -> None:
+    from conftest import REPO
+
+    from fivewhys.redact import KINDS
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    missing = [k.name for k in KINDS if f"| `{k.name}` | {k.what} |" not in readme]
+    assert missing == []

@@ -152,7 +152,8 @@ KINDS: tuple[SecretKind, ...] = (
     ),
     SecretKind(
         "aws-access-key-id",
-        "AWS access key ids: `AKIA`, `ASIA`, `ABIA`, `ACCA` or `A3T.` and 16 of `[A-Z0-9]`",
+        "AWS access key ids: `AKIA`, `ASIA`, `ABIA`, `ACCA` or `A3T` and one more, then 16 of "
+        "`[A-Z0-9]`",
         re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b"),
         MARK,
         ("AKIA", "ASIA", "ABIA", "ACCA", "A3T"),
@@ -196,7 +197,8 @@ KINDS: tuple[SecretKind, ...] = (
     SecretKind(
         "url-query-secret",
         "secret query parameters: `?key=`, `&sig=`, `&signature=`, `X-Goog-Signature=`, "
-        "`X-Amz-Signature=`, `X-Amz-Security-Token=`, `?code=` (not `key=` in a path)",
+        "`X-Amz-Signature=`, `X-Amz-Security-Token=`, `X-Amz-Credential=`, `?code=` (not `key=` "
+        "in a path)",
         re.compile(
             r"(?i)([?&](?:key|sig|signature|code|x-goog-signature|x-amz-signature"
             r"|x-amz-security-token|x-amz-credential)=)(?!\[REDACTED)[^&#\s'\"]+"
