@@ -204,7 +204,7 @@ KINDS: tuple[SecretKind, ...] = (
             r"|x-amz-security-token|x-amz-credential)=)(?!\[REDACTED)[^&#\s'\"]+"
         ),
         rf"\1{MARK}",
-        ("key=", "sig", "code="),
+        ("?key=", "&key=", "?sig", "&sig", "?code=", "&code=", "x-goog-", "x-amz-"),
     ),
     SecretKind(
         "named-quoted",
@@ -263,8 +263,18 @@ def redact_text(text: str) -> str:
 
 
 def _substitute(text: str) -> str:
+    """Every kind whose hints the text holds, in order (ASCII text skips the others; text
+    that is not ASCII runs them all, since case-blind matching there goes beyond ASCII)."""
+    ascii_only = text.isascii()
+    lowered = text.lower()
     for kind in KINDS:
-        text = kind.pattern.sub(kind.replacement, text)
+        if ascii_only and not any(
+            (hint in text) if kind.exact else (hint.lower() in lowered) for hint in kind.hints
+        ):
+            continue
+        new = kind.pattern.sub(kind.replacement, text)
+        if new != text:
+            text, lowered = new, new.lower()
     return text
 
 
