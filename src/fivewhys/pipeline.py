@@ -95,7 +95,8 @@ class Analysis:
 
 
 def analyze(analysis: Analysis) -> Report:
-    """Read, correlate, match, explain; the returned report is already redacted."""
+    """Read, correlate, match, explain; the returned report is already cleaned (secrets
+    redacted, control characters and CI command marks escaped: redact.clean_report)."""
     with _fewer_collections():
         return _analyze(analysis)
 
