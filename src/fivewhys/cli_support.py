@@ -196,7 +196,8 @@ def live_source_from(settings: Settings, options: dict[str, Any]) -> LiveSource:
 
 
 def say(line: str) -> None:
-    click.echo(line, err=True)
+    """A progress line on stderr (it may quote an API's answer: shown with controls escaped)."""
+    click.echo(escape_controls(line), err=True)
 
 
 def output_option(help: str, *, required: bool = False) -> Callable[[F], F]:
