@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 import pytest
 from pydantic import BaseModel
@@ -230,3 +232,15 @@ def test_the_readme_lists_every_kind_as_the_code_has_it() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     missing = [k.name for k in KINDS if f"| `{k.name}` | {k.what} |" not in readme]
     assert missing == []
+
+
+def test_the_raw_column_stays_json() -> None:
+    raw = json.dumps({"logName": "projects/p/logs/x", "note": "Cookie: sid=abc; x=1", "n": 1})
+    frame = pl.DataFrame(dict.fromkeys(TEXT_COLUMNS, ["plain"]))
+    frame = frame.with_columns(raw=pl.Series([raw]))
+    (redacted,) = redact_frame(frame).get_column("raw").to_list()
+    assert json.loads(redacted) == {
+        "logName": "projects/p/logs/x",
+        "note": "Cookie: [REDACTED]",
+        "n": 1,
+    }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -289,6 +290,21 @@ def clean_text(text: str) -> str:
 TEXT_COLUMNS = tuple(name for name, dtype in LOGFRAME_SCHEMA.items() if dtype == pl.String())
 
 
+#: text columns holding JSON (logs.entry.origin): redacted value by value, so they stay JSON
+JSON_COLUMNS = ("raw",)
+
+
+def _redact_json_text(text: str) -> str:
+    """JSON text with every string in it redacted, still JSON (sorted, compact, as the column
+    is written); text that is not JSON is redacted as text."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return redact_text(text)
+    clean = _cleaned(data, redact_text)
+    return text if clean is data else json.dumps(clean, sort_keys=True, separators=(",", ":"))
+
+
 def redact_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """A LogFrame whose text columns are redacted: what a bundle on disk may hold. The quick
     check runs in polars; only the rows it keeps (few) go through the patterns."""
@@ -298,7 +314,8 @@ def redact_frame(frame: pl.DataFrame) -> pl.DataFrame:
         rows = column.to_frame().select(_may_hold_a_secret_expr(pl.col(name))).to_series()
         where = rows.fill_null(False).arg_true()
         if where.len():
-            redacted = column.gather(where).map_elements(redact_text, return_dtype=pl.String)
+            redact = _redact_json_text if name in JSON_COLUMNS else redact_text
+            redacted = column.gather(where).map_elements(redact, return_dtype=pl.String)
             column = column.scatter(where, redacted)
         columns.append(column)
     return frame.with_columns(columns)
