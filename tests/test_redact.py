@@ -139,6 +139,8 @@ def test_a_frame_is_redacted_as_its_rows_would_be() -> None:
         "héllo token=abcdefgh",
         "AIza" + "x" * 35,
         "PASSWORD=hunter22",
+        *(secret for kind in SECRETS.values() for secret in kind),
+        *NEAR_MISSES,
     ]
     frame = pl.DataFrame(dict.fromkeys(TEXT_COLUMNS, texts))
     redacted = redact_frame(frame)
