@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from test_golden import _example_analysis
 from test_html import CHROMIUM_FLAGS, _chromium
 
+from fivewhys.ci import github_annotations
 from fivewhys.cli import cli
 from fivewhys.controls import escape_controls, holds_a_command
 from fivewhys.model import Report
@@ -246,3 +247,18 @@ def test_no_line_on_stdout_is_a_ci_command(tmp_path: Path) -> None:
     assert "set-output name=x" in printed[0]  # the text is shown
     for text in printed:
         _no_acting_characters(text)
+
+
+def test_annotations_stay_one_escaped_command_each(reports: tuple[Report, Report]) -> None:
+    """A hostile test id, file, title or message cannot end an annotation or add a property."""
+    _clean, hostile = reports
+    lines = github_annotations(hostile)
+    assert len(lines) == sum(1 for f in hostile.failures if f.cause_id)
+    for line in lines:
+        assert "\n" not in line and "\r" not in line
+        head, data = line.split("::", 2)[1:]
+        assert head.startswith("error file=")
+        properties = dict(p.split("=", 1) for p in head.removeprefix("error ").split(","))
+        assert sorted(properties) == ["file", "line", "title"]
+        assert ":" not in properties["file"] and "%3A" in properties["title"]
+        assert "set-output" in data  # the text is kept, as data
