@@ -44,7 +44,7 @@ def escape_controls(text: str) -> str:
     starts a line is shown as `\\x3a:`, a `##[` as `\\x23#[`."""
     if "\r\n" in text:
         text = text.replace("\r\n", "\n")
-    if _ACTING.search(text):
+    if not text.isprintable() and _ACTING.search(text):  # isprintable: C speed, most text
         text = _ACTING.sub(_shown, text)
     if "::" in text or "##" in text:
         text = _COMMAND_MARK.sub(_defused, text)
