@@ -92,6 +92,6 @@ def test_jira_escapes_markup_and_keeps_blocks_closed(report: Report) -> None:
     assert jira_text("a|b [x] {y} *z* -w- @me") == "a\\|b \\[x\\] \\{y\\} \\*z\\* \\-w\\- \\@me"
     assert noformat("x {noformat} y") == "{noformat}\nx { noformat} y\n{noformat}"
     page = render_jira(report)
-    assert page.startswith("h1. Five whys: 4 failed tests, 3 causes, 1 client-side\n")
+    assert page.startswith("h1. Five whys: 4 failed tests, 3 causes, 1 client\\-side\n")
     assert "||Cause||Tests||Confidence||Proven by||Rule||" in page
     assert "\n# *Evidence.*" in page

@@ -8,7 +8,8 @@ from pathlib import Path
 from fivewhys.errors import ExitCode
 from fivewhys.history import CauseHistory, classify
 from fivewhys.model import Report
-from fivewhys.report.text import utc
+from fivewhys.redact import clean_text
+from fivewhys.report.text import code, utc
 
 #: failures that count as unexplained for --fail-on-unexplained (client-side ones do not)
 UNEXPLAINED_BUCKETS = ("unexplained", "server-error")
@@ -49,7 +50,8 @@ def github_annotations(report: Report) -> list[str]:
 def step_summary(markdown: str, artifacts: Path) -> str:
     """The report's head (title, summary, causes table) for $GITHUB_STEP_SUMMARY."""
     head, _sep, _rest = markdown.partition("\n## ")
-    return f"{head.rstrip()}\n\nFull report: `{artifacts / 'rca.md'}` in the job's artifacts.\n"
+    where = code(str(artifacts / "rca.md"))
+    return f"{head.rstrip()}\n\nFull report: {where} in the job's artifacts.\n"
 
 
 def logs_incomplete(report: Report) -> str | None:
@@ -93,10 +95,11 @@ def describe(history: CauseHistory) -> str:
 
 
 def with_history(report: Report, directory: Path) -> Report:
-    """The report with each cause's history from the runs kept in `directory`."""
+    """The report with each cause's history from the runs kept in `directory` (text read back
+    from those files is cleaned like the rest of the report)."""
     histories = classify(report, directory)
     causes = tuple(
-        cause.model_copy(update={"history": describe(histories[cause.id])})
+        cause.model_copy(update={"history": clean_text(describe(histories[cause.id]))})
         if cause.id in histories
         else cause
         for cause in report.causes

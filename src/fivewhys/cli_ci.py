@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from fivewhys.artifacts import refuse_link, write_text
 from fivewhys.ci import exit_code, github_annotations, logs_incomplete, step_summary, with_history
 from fivewhys.cli_support import (
     asks_for_pull,
@@ -23,13 +24,14 @@ from fivewhys.cli_support import (
     rules_option,
     settings_from,
     window_options,
-    write_file,
 )
 from fivewhys.errors import FivewhysError
 from fivewhys.history import mark_fixed, record
 from fivewhys.pipeline import Analysis, Flavor, OutputFormat, analyze, render
 
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+#: what `ci` writes into --artifacts (the bundle only when it pulled)
+ARTIFACTS = ("rca.md", "rca.json", "rca.html", "logs.parquet")
 
 
 @click.command("ci")
@@ -79,6 +81,8 @@ def ci_command(
     except OSError as exc:
         message = f"cannot create the artifact directory: {exc.strerror}"
         raise FivewhysError(message, artifacts) from None
+    for name in ARTIFACTS:  # before any work: a planted link stops the job with one line
+        refuse_link(artifacts / name)
     report = analyze(
         Analysis(
             results=results,
@@ -101,7 +105,7 @@ def ci_command(
         "rca.html": render(report, OutputFormat.HTML),
     }
     for name, text in outputs.items():
-        write_file(artifacts / name, text)
+        _write_artifact(artifacts / name, text)
     if history is not None:
         record(report_json, report, history)
     summary_path = os.environ.get(SUMMARY_ENV)
@@ -115,6 +119,14 @@ def ci_command(
     if incomplete:
         click.echo(f"fivewhys ci: the report says so: {incomplete}", err=True)
     sys.exit(exit_code(report, strict=strict, fail_on_unexplained=fail_on_unexplained))
+
+
+def _write_artifact(path: Path, text: str) -> None:
+    """A new file, never written through a link (artifacts.write_text)."""
+    try:
+        write_text(path, text)
+    except OSError as exc:
+        raise FivewhysError(f"cannot write: {exc.strerror}", path) from None
 
 
 def _append(path: Path, text: str) -> None:

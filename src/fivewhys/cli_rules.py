@@ -22,6 +22,7 @@ from fivewhys.cli_support import (
 )
 from fivewhys.config import load_settings
 from fivewhys.errors import ExitCode, FivewhysError
+from fivewhys.redact import clean_text
 from fivewhys.rules.jsonschema import rule_json_schema_text
 from fivewhys.rules.lint import lint_rules
 from fivewhys.rules.loader import bundled_rules_dir, load_rules
@@ -136,7 +137,8 @@ def explain_command(
         if test_filter and test_filter not in failure.test_id:
             continue
         report = explain_rule(rule, failure, candidates, rules, bench.slack_s)
-        click.echo(("\n" if shown else "") + render_rule_report(report))
+        # the explanation quotes test ids, messages and log lines: cleaned like a report
+        click.echo(("\n" if shown else "") + clean_text(render_rule_report(report)))
         shown += 1
     if not shown:
         which = f" matching {test_filter!r}" if test_filter else ""
@@ -174,12 +176,12 @@ def suggest_command(
         return
     click.echo(f"{len(found)} cluster(s) of unexplained failures:", err=True)
     for index, cluster in enumerate(found, start=1):
-        first = " ".join(cluster.template.split())[:120]
+        first = clean_text(" ".join(cluster.template.split()))[:120]
         click.echo(f"  {index}. {len(cluster.failures)} failure(s): {first}", err=True)
     if number > len(found):
         raise FivewhysError(f"--cluster {number}: there are only {len(found)} cluster(s)")
     cluster = found[number - 1]
-    rule_id = draft_id(cluster.template, {r.id for r in rules})
+    rule_id = draft_id(clean_text(cluster.template), {r.id for r in rules})
     out_dir = output.parent if output is not None else Path.cwd()
     text = draft_rule(cluster, rule_id, bundled_rules_dir() / "schema.json", out_dir)
     if write_or_echo(text, output, "draft"):

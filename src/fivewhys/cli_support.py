@@ -16,11 +16,13 @@ import click
 from click.core import ParameterSource
 
 from fivewhys.config import Settings, load_settings
+from fivewhys.controls import escape_controls
 from fivewhys.errors import ExitCode, FivewhysError
 from fivewhys.logs.cache import WindowCache, default_cache_dir
 from fivewhys.logs.frame import SEVERITY_RANK
 from fivewhys.logs.live import ENDPOINT_ENV, LiveSource, check_endpoint
 from fivewhys.pipeline import Flavor
+from fivewhys.redact import clean_text
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -28,14 +30,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail_cleanly(command: Callable[P, R]) -> Callable[P, R]:
-    """A FivewhysError becomes its one-line message on stderr and exit code 2, no traceback."""
+    """A FivewhysError becomes its one-line message on stderr and exit code 2, no traceback;
+    text it quotes from a file is cleaned (no secret, control character or CI command)."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
         except FivewhysError as exc:
-            for line in str(exc).splitlines():
+            for line in clean_text(str(exc)).splitlines():
                 click.echo(f"error: {line}", err=True)
             sys.exit(ExitCode.INPUT_ERROR)
 
@@ -193,7 +196,8 @@ def live_source_from(settings: Settings, options: dict[str, Any]) -> LiveSource:
 
 
 def say(line: str) -> None:
-    click.echo(line, err=True)
+    """A progress line on stderr (it may quote an API's answer: shown with controls escaped)."""
+    click.echo(escape_controls(line), err=True)
 
 
 def output_option(help: str, *, required: bool = False) -> Callable[[F], F]:
@@ -217,9 +221,11 @@ def write_file(path: Path, text: str, what: str = "") -> None:
 
 
 def write_or_echo(text: str, output: Path | None, what: str) -> bool:
-    """`text` into `output`, or on stdout when there is none; True when a file was written."""
+    """`text` into `output`, or on stdout when there is none; True when a file was written.
+    Text for stdout holds text from outside: no line of it may act on a terminal or a CI runner
+    (the report is cleaned field by field already; this holds for any text given here)."""
     if output is None:
-        click.echo(text, nl=False)
+        click.echo(escape_controls(text), nl=False)
         return False
     write_file(output, text, what)
     return True

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from fivewhys.artifacts import write_text
 from fivewhys.errors import InputError
 from fivewhys.model import Cause, Report
 
@@ -133,7 +134,7 @@ def record(report_json: str, report: Report, directory: Path) -> Path | None:
     runs = directory / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     path = runs / f"{when.strftime('%Y%m%dT%H%M%S.%fZ')}.json"
-    path.write_text(report_json, encoding="utf-8")
+    write_text(path, report_json)  # a new file: never through a link planted in the history
     return path
 
 

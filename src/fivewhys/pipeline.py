@@ -40,7 +40,7 @@ from fivewhys.model import (
     WindowQuery,
     WindowStatus,
 )
-from fivewhys.redact import redact_frame, redact_report
+from fivewhys.redact import clean_report, redact_frame
 from fivewhys.report.html import render_html
 from fivewhys.report.jira import render_jira
 from fivewhys.report.json import render_json
@@ -95,7 +95,8 @@ class Analysis:
 
 
 def analyze(analysis: Analysis) -> Report:
-    """Read, correlate, match, explain; the returned report is already redacted."""
+    """Read, correlate, match, explain; the returned report is already cleaned (secrets
+    redacted, control characters and CI command marks escaped: redact.clean_report)."""
     with _fewer_collections():
         return _analyze(analysis)
 
@@ -180,7 +181,7 @@ def _analyze(analysis: Analysis) -> Report:
         warnings=(*results.warnings, *logs.warnings),
         logs_unread=logs_unread,
     )
-    return redact_report(report)
+    return clean_report(report)
 
 
 def pull(

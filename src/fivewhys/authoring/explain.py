@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from fivewhys.model import Failure
+from fivewhys.redact import clean_text
 from fivewhys.rules.matcher import (
     Candidate,
     Check,
@@ -226,7 +227,7 @@ def explain_rule(
 
 def _line(verdict: LineVerdict) -> str:
     line = verdict.candidate.evidence
-    text = " ".join(line.message.split())
+    text = " ".join(clean_text(line.message).split())  # cleaned before it is cut: no half secret
     if len(text) > 100:
         text = text[:99] + "…"
     return (
@@ -240,7 +241,7 @@ def render_rule_report(report: RuleReport) -> str:
     rule, failure = report.rule, report.failure
     verdict = "MATCHES" if report.matched else "does not match"
     out = [f"{failure.test_id}: {rule.id} {verdict}"]
-    out.append(f"  failure: {' '.join(failure.message.split())[:160]}")
+    out.append(f"  failure: {' '.join(clean_text(failure.message).split())[:160]}")
     out.append("  client:")
     if not report.client:
         out.append("    (no client fields)")

@@ -6,7 +6,9 @@ masked template of their strongest keyed server line (WARNING or worse, joined o
 connection_id, trace or user_id; time-only lines are never a basis). Each group becomes a draft
 rule: the template as `message|contains` (or `message|fuzzy` when it has masked parts), the
 join keys and time relation observed, the client fields all its failures share, and TODOs for
-the whys a human must write. A draft is valid YAML that `rules validate` accepts.
+the whys a human must write. A draft is valid YAML that `rules validate` accepts, and is meant
+to be committed: no secret reaches it (its text is cleaned; a selection's text is the longest
+secret-free part of the line, which still matches the line it came from).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from fivewhys.authoring.workbench import Bench
 from fivewhys.logs.frame import SEVERITY_RANK
 from fivewhys.model import JOIN_KEYS, Failure
+from fivewhys.redact import MARK, clean_text, redact_text
 from fivewhys.rules.matcher import Candidate
 from fivewhys.rules.schema import MAX_WHYS, Rule
 from fivewhys.whys import explain_one
@@ -130,7 +133,7 @@ def _client_lines(failures: Sequence[Failure]) -> list[str]:
 def _server_lines(cluster: Cluster) -> list[str]:
     """The `observed` selection: text, severity, kind, HTTP fields, join keys, time."""
     lines = [line.evidence for line in cluster.lines]
-    first_line = cluster.template.splitlines()[0] if cluster.template else ""
+    first_line = _secret_free(cluster.template.splitlines()[0] if cluster.template else "")
     if _PLACEHOLDER.search(first_line):
         text = [f"    message|fuzzy: {_quote(first_line)}", f"    threshold: {DRAFT_THRESHOLD}"]
     else:
@@ -161,9 +164,9 @@ def draft_rule(cluster: Cluster, rule_id: str, schema: Path | None, out_dir: Pat
         f"# (tests/{rule_id}/good.yaml and bad.yaml), then run `fivewhys rules validate` and",
         "# `fivewhys rules test`.",
         f"# From {len(cluster.failures)} unexplained failure(s):",
-        *(f"#   - {f.test_id}: {_one_line(f.message)}" for f in cluster.failures),
+        *(f"#   - {_one_line(f.test_id)}: {_one_line(f.message)}" for f in cluster.failures),
         "# Their strongest keyed server line (masked template):",
-        *(f"#   {line}" for line in cluster.template.splitlines()[:3]),
+        *(f"#   {_one_line(line)}" for line in cluster.template.splitlines()[:3]),
     ]
     body = [
         f"id: {rule_id}",
@@ -192,7 +195,18 @@ def draft_rule(cluster: Cluster, rule_id: str, schema: Path | None, out_dir: Pat
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())[:160]
+    """Cleaned, then cut: a YAML comment or title cannot hold a secret, a line break (CR, NEL and
+    U+2028 end a YAML line too) or a control character."""
+    return " ".join(clean_text(text).split())[:160]
+
+
+def _secret_free(line: str) -> str:
+    """`line`, or where it holds a secret its longest part free of one: a substring of the line,
+    so the selection still matches the line (matching sees the text before redaction)."""
+    redacted = redact_text(line)
+    if redacted == line:
+        return line
+    return max((part.strip() for part in redacted.split(MARK)), key=len)
 
 
 def _relative(target: Path, start: Path) -> str:

@@ -11,12 +11,12 @@ back gives the same report, byte for byte, as the run that pulled it.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import polars as pl
 from pydantic import ValidationError
 
+from fivewhys.artifacts import replace_atomically
 from fivewhys.errors import FivewhysError, InputError
 from fivewhys.logs.frame import LOGFRAME_SCHEMA
 from fivewhys.model import PulledWindow, PullInfo, Record
@@ -54,15 +54,11 @@ def is_parquet(path: str | Path) -> bool:
 
 
 def write_bundle(path: Path, frame: pl.DataFrame, meta: BundleMeta) -> None:
-    """Write atomically: a half-written artifact would be worse than none."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # same directory: an atomic rename
+    """Write atomically, as a new file (never through a link): a half-written artifact would be
+    worse than none."""
+    metadata = {BUNDLE_KEY: meta.model_dump_json()}
     try:
-        try:
-            frame.write_parquet(tmp, metadata={BUNDLE_KEY: meta.model_dump_json()})
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        replace_atomically(path, lambda handle: frame.write_parquet(handle, metadata=metadata))
     except (OSError, pl.exceptions.PolarsError) as exc:
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise FivewhysError(f"cannot write the log bundle: {detail}", path) from None

@@ -1,5 +1,6 @@
 """The one way report templates are loaded: from the bundled templates/, strict about
-undefined names, blocks trimmed. Each renderer adds its own escaping filters."""
+undefined names, blocks trimmed. Each renderer adds its own escaping: filters, and a
+`finalize` (or HTML autoescape) that escapes whatever a template prints without one."""
 
 from __future__ import annotations
 
@@ -21,10 +22,15 @@ WHY_LABELS: dict[str, str] = {
 
 
 def template_environment(
-    *, autoescape: bool, filters: dict[str, Callable[..., Any]]
+    *,
+    autoescape: bool,
+    filters: dict[str, Callable[..., Any]],
+    finalize: Callable[[Any], Any] | None = None,
 ) -> jinja2.Environment:
-    """A Jinja environment over the bundled templates with `filters` added."""
+    """A Jinja environment over the bundled templates with `filters` added; `finalize` sees
+    every printed value (the format's escaping of anything no filter made safe)."""
     env = jinja2.Environment(
+        finalize=finalize,
         loader=jinja2.FileSystemLoader(bundled("templates")),
         undefined=jinja2.StrictUndefined,
         autoescape=autoescape,

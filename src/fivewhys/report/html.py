@@ -60,8 +60,12 @@ def timeline_marks(cause: Cause) -> list[Mark]:
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    """Built once; autoescaping on, since log text is untrusted."""
-    env = template_environment(autoescape=True, filters={"utc": text.utc, "offset": text.offset})
+    """Built once; autoescaping on, since log text is untrusted (every printed value is
+    escaped: the one escaping of this format), and links only to http(s) URLs."""
+    env = template_environment(
+        autoescape=True,
+        filters={"utc": text.utc, "offset": text.offset, "web_url": text.web_url},
+    )
     env.globals.update(timeline_marks=timeline_marks, WIDTH=WIDTH, LEFT=LEFT, LANE_Y=LANE_Y)
     return env
 

@@ -13,15 +13,19 @@ from fivewhys.report.environment import render_report, template_environment
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    """Built once: Markdown needs our escaping filters, not HTML autoescape."""
+    """Built once: Markdown needs our escaping filters, not HTML autoescape; whatever a
+    template prints without one is escaped by `text.finalize`."""
     return template_environment(
         autoescape=False,
+        finalize=text.finalize,
         filters={
             "code": text.code,
             "cell": text.cell,
             "fence": text.fence,
             "long_lines": text.long_lines,
             "prose": text.prose,
+            "linked": text.linked,
+            "autolink": text.autolink,
             "utc": text.utc,
             "offset": text.offset,
         },
