@@ -183,6 +183,46 @@ def test_the_scorer_reports_what_the_report_says(committed: dict[str, Any]) -> N
     assert f"explained:            {result.explained} / 13 server-caused" in text
 
 
+def _ideal_report(truth: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A report that meets the bar by construction: one cause per fault, true lines first."""
+    faults = sorted({t["fault"] for t in truth.values() if t["server_caused"]})
+    failures = [
+        {
+            "test_id": test_id,
+            "cause_id": f"C{faults.index(t['fault']) + 1}" if t["server_caused"] else None,
+            "bucket": "cause" if t["server_caused"] else "client-side",
+            "rule_id": None,
+            "evidence": [{"insert_id": t["insert_id"]}] if t["insert_id"] else [],
+        }
+        for test_id, t in truth.items()
+    ]
+    return {"failures": failures, "causes": []}
+
+
+def test_the_scorer_counts_splits_merges_and_inventions() -> None:
+    truth = _truth()
+    assert score.score(_ideal_report(truth), truth).bar_met
+    by_fault: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    report = _ideal_report(truth)
+    for failure in report["failures"]:
+        by_fault[truth[failure["test_id"]]["fault"]].append(failure)
+    by_fault["redis-refused"][1]["cause_id"] = "C99"  # one fault split in two causes
+    assert score.score(report, truth).faults_one_cause == 7
+    report = _ideal_report(truth)
+    merged = {f["test_id"]: f for f in report["failures"]}
+    rooms = next(t for t, v in truth.items() if v["fault"] == "rooms-trailing-slash")
+    redis = next(t for t, v in truth.items() if v["fault"] == "redis-refused")
+    merged[rooms]["cause_id"] = merged[redis]["cause_id"]  # two faults in one cause
+    assert score.score(report, truth).faults_one_cause == 6
+    report = _ideal_report(truth)
+    client = next(f for f in report["failures"] if not truth[f["test_id"]]["server_caused"])
+    client["cause_id"] = "C1"
+    assert score.score(report, truth).invented == 1
+    report = _ideal_report(truth)
+    report["failures"][0]["evidence"].insert(0, {"insert_id": "another-line"})
+    assert score.score(report, truth).evidence_first == 12
+
+
 # --- the bar (issue 10) --------------------------------------------------------------------------
 
 

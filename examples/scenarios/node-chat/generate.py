@@ -123,7 +123,7 @@ def instance_id(number: int) -> str:
 # --- the processes -------------------------------------------------------------------------------
 
 
-class NodeRun(gen.AppRun):  # type: ignore[misc]
+class NodeRun(gen.AppRun):
     """`node server/server.js` as a subprocess, output captured line by line with stamps."""
 
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
