@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench regenerate-example regenerate-scenario update-golden rules-schema
+.PHONY: demo test lint bench regenerate-example regenerate-scenario regenerate-node-chat update-golden rules-schema
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -40,6 +40,12 @@ regenerate-example: $(VENV)/.installed
 # Re-run the all-modes scenario and rewrite its committed results, logs and truth.
 regenerate-scenario: $(VENV)/.installed
 	$(BIN)/python examples/scenarios/all-modes/generate.py
+
+# Re-run the node-chat scenario (a real Node backend: needs node and npm) and rewrite its
+# committed results, logs and truth.
+regenerate-node-chat: $(VENV)/.installed
+	cd examples/scenarios/node-chat/server && npm ci --no-audit --no-fund
+	$(BIN)/python examples/scenarios/node-chat/generate.py
 
 # Rewrite the golden reports after a reviewed change in rules, templates or the analysis.
 update-golden: $(VENV)/.installed
