@@ -16,6 +16,7 @@ import pytest
 
 from fivewhys.errors import InputError
 from fivewhys.logs.files import LogRead, read_log_files
+from fivewhys.results import read_results
 
 DATA = Path(__file__).parent / "data" / "logs"
 CHAIN = DATA / "startup-chain.ndjson"
@@ -322,3 +323,19 @@ def test_per_file_counts(tmp_path: Path) -> None:
     # the first file's entry is also the second's first line: the frame keeps one row of it
     assert read.frame.height == len(ENTRIES)
     assert read.skipped == {"invalid timestamp": 1, "not a JSON object": 1, "duplicate insertId": 1}
+
+
+# --- results files saved by a redirect -------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["reportlog.jsonl", "json_report.json"])
+def test_results_saved_as_utf16_read_the_same(tmp_path: Path, name: str) -> None:
+    # `Get-Content report-log.jsonl > copy.jsonl` in Windows PowerShell 5.1: UTF-16LE, BOM, CRLF
+    original = Path(__file__).parent / "data" / "results" / "generated" / name
+    copy = tmp_path / name
+    text = "\ufeff" + original.read_text().replace("\n", "\r\n")
+    copy.write_bytes(text.encode("utf-16-le"))
+    ours, theirs = read_results([copy]), read_results([original])
+    assert [(f.test_id, f.phase, f.message, f.started_at) for f in ours.failures] == [
+        (f.test_id, f.phase, f.message, f.started_at) for f in theirs.failures
+    ]
