@@ -344,17 +344,6 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert str(caught.value) == f"{path}: cannot read: Permission denied"
 
 
-def test_pretty_printed_object_is_refused_with_a_hint(tmp_path: Path) -> None:
-    path = tmp_path / "one.json"
-    path.write_text(json.dumps(json.loads(CHAIN_NDJSON.read_text().splitlines()[0]), indent=2))
-    with pytest.raises(InputError) as caught:
-        read_log_files([str(path)])
-    assert str(caught.value) == (
-        f"{path}:1: a pretty-printed JSON object, not NDJSON: expected one LogEntry per line "
-        "(e.g. `jq -c`) or a JSON array (gcloud logging read --format=json)"
-    )
-
-
 def test_ndjson_without_any_valid_line(tmp_path: Path) -> None:
     path = tmp_path / "junk.ndjson"
     path.write_text('{"a": \n"just a string"\n')

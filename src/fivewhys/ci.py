@@ -58,6 +58,9 @@ def logs_incomplete(report: Report) -> str | None:
     """Why the logs behind the report may be incomplete, or None when they are whole."""
     if report.logs_unread:
         return f"the logs could not be read: {report.logs_unread}"
+    unread = [file.path for file in report.log_files if file.unread is not None]
+    if unread:
+        return f"{len(unread)} log file(s) could not be read: {', '.join(unread)}"
     partial = [w for w in report.query.per_window if w.status not in (None, "complete")]
     if partial:
         return f"{len(partial)} of {len(report.query.per_window)} log window(s) not complete"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from fivewhys.cli_support import (
     output_option,
     rules_option,
     settings_from,
+    started_at_option,
+    warn_unread_logs,
     window_options,
     write_or_echo,
 )
@@ -61,6 +64,13 @@ def cli() -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Keep the pulled logs as a bundle (Parquet) to re-analyse later with --logs.",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Stop (exit 2) when one of the log files cannot be read, instead of going on "
+    "with the others.",
+)
+@started_at_option
 @fail_cleanly
 def analyze_command(
     results: tuple[Path, ...],
@@ -70,6 +80,8 @@ def analyze_command(
     flavor: str,
     rule_dirs: tuple[Path, ...],
     save_logs: Path | None,
+    strict: bool,
+    started_at: datetime | None,
     **options: Any,
 ) -> None:
     """Explain the failures in RESULTS (JUnit XML, pytest-reportlog, pytest-json-report).
@@ -95,8 +107,11 @@ def analyze_command(
             settings=settings,
             live=live,
             save_logs=save_logs,
+            strict=strict,
+            started_at=started_at,
         )
     )
+    warn_unread_logs(report)
     if output_format is None:
         output_format = format_for(output)
     text = render(report, OutputFormat(output_format), Flavor(flavor))

@@ -23,6 +23,8 @@ from fivewhys.cli_support import (
     logs_option,
     rules_option,
     settings_from,
+    started_at_option,
+    warn_unread_logs,
     window_options,
 )
 from fivewhys.errors import FivewhysError
@@ -50,7 +52,12 @@ ARTIFACTS = ("rca.md", "rca.json", "rca.html", "logs.parquet")
     help="Keep each run's JSON here and say which causes are new, recurring or back.",
 )
 @flavor_option
-@click.option("--strict", is_flag=True, help="Exit 3 when the logs could not all be read.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 3 when the logs (or one of the log files) could not all be read.",
+)
+@started_at_option
 @click.option(
     "--fail-on-unexplained",
     is_flag=True,
@@ -68,6 +75,7 @@ def ci_command(
     flavor: str,
     strict: bool,
     fail_on_unexplained: bool,
+    started_at: datetime | None,
     **options: Any,
 ) -> None:
     """Analyse a red run for CI: reports and bundle in --artifacts, never a red job for
@@ -93,8 +101,10 @@ def ci_command(
             live=live,
             save_logs=artifacts / "logs.parquet" if live is not None else None,
             tolerate_unreadable_logs=True,
+            started_at=started_at,
         )
     )
+    warn_unread_logs(report)
     if history is not None:
         report = with_history(report, history)
     markdown = render(report, OutputFormat.MARKDOWN, Flavor(flavor))

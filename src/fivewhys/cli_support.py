@@ -7,7 +7,7 @@ import functools
 import re
 import sys
 from collections.abc import Callable
-from datetime import timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,6 +21,7 @@ from fivewhys.errors import ExitCode, FivewhysError
 from fivewhys.logs.cache import WindowCache, default_cache_dir
 from fivewhys.logs.frame import SEVERITY_RANK
 from fivewhys.logs.live import ENDPOINT_ENV, LiveSource, check_endpoint
+from fivewhys.model import Report
 from fivewhys.pipeline import Flavor
 from fivewhys.redact import clean_text
 
@@ -65,6 +66,44 @@ class TimeZoneParam(click.ParamType):  # type: ignore[type-arg]
             return ZoneInfo(text)
         except (ZoneInfoNotFoundError, ValueError):
             self.fail(f"unknown time zone {text!r} (use a name like Europe/Berlin or -07:00)")
+
+
+class MomentParam(click.ParamType):  # type: ignore[type-arg]
+    """An ISO 8601 time with its UTC offset (`2025-09-07T15:22:09Z`, `...+02:00`)."""
+
+    name = "time"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, datetime):
+            return value
+        text = str(value)
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            self.fail(f"{text!r} is not an ISO 8601 time (e.g. 2025-09-07T15:22:09Z)")
+        if moment.tzinfo is None:
+            self.fail(f"{text!r} has no UTC offset: add Z or one like +02:00")
+        return moment.astimezone(UTC)
+
+
+def started_at_option(command: F) -> F:
+    """--started-at: the run's start, for results files that do not write it."""
+    return click.option(
+        "--started-at",
+        type=MomentParam(),
+        help="When the run started, for results that do not say (JUnit before pytest 5.1); "
+        "ISO 8601 with offset.",
+    )(command)
+
+
+def warn_unread_logs(report: Report) -> None:
+    """Each log file the analysis went on without, named on stderr with the reason."""
+    for file in report.log_files:
+        if file.unread is not None:
+            click.echo(
+                f"warning: {file.path}: not read ({file.unread}); the analysis went on without it",
+                err=True,
+            )
 
 
 def window_options(command: F) -> F:

@@ -49,7 +49,7 @@ def cause_fingerprint(cause: Cause) -> str:
 
 def run_time(report: Report) -> datetime | None:
     """When a run happened: its first failure's start."""
-    return min((f.started_at for f in report.failures), default=None)
+    return min((f.started_at for f in report.failures if f.started_at), default=None)
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def _earlier_runs(directory: Path, before: datetime) -> Iterator[dict[str, Any]]
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise InputError(f"cannot read history: {exc}", path) from None
-        times = [_parse_time(f["started_at"]) for f in data.get("failures", [])]
+        times = [_parse_time(f["started_at"]) for f in data.get("failures", []) if f["started_at"]]
         if times and min(times) < before:
             yield data
 
@@ -94,7 +94,7 @@ def classify(report: Report, directory: Path) -> dict[str, CauseHistory]:
         return {}
     seen: dict[str, list[_Seen]] = {}
     for data in _earlier_runs(directory, now):
-        run_at = min(_parse_time(f["started_at"]) for f in data["failures"])
+        run_at = min(_parse_time(f["started_at"]) for f in data["failures"] if f["started_at"])
         for cause in data.get("causes", []):
             evidence = cause.get("evidence") or []
             template = evidence[0].get("template", "") if evidence else ""

@@ -172,6 +172,14 @@ def _raised_lines(message: str, details: str) -> str:
     return "\n".join([message, *raised])
 
 
+#: exceptions of the test's own code calling wrongly (a bad argument, a missing name): whatever
+#: their text says, the client reached no server with them
+OWN_CALL_ERRORS = frozenset(
+    {"TypeError", "AttributeError", "NameError", "UnboundLocalError", "ImportError"}
+    | {"ModuleNotFoundError", "SyntaxError", "IndentationError"}
+)
+
+
 def extract_client_event(message: str, details: str = "") -> ClientEvent:
     """What the client saw, from the failure message first and the traceback second."""
     text = f"{message}\n{details}"
@@ -195,14 +203,18 @@ def extract_client_event(message: str, details: str = "") -> ClientEvent:
         status = int(m.group(1))
     if url is None and (m := _WS_URL.search(_raised_lines(message, details))):
         url = m.group(0).rstrip(".,):")
+    exception = exc.group(1) if exc else None
     return ClientEvent(
-        exception_type=exc.group(1) if exc else None,
+        exception_type=exception,
         close_code=code,
         close_reason=reason or None,
         close_direction=direction,
         http_status=status,
         url_path=(urlsplit(url).path or "/") if url else None,
-        timeout=bool(_TIMEOUT.search(message) or (exc and "Timeout" in exc.group(1))),
+        # `TypeError: ... unexpected keyword argument 'timeout'` names a timeout but is the
+        # test's own call failing before any network: no timeout was seen
+        timeout=exception not in OWN_CALL_ERRORS
+        and bool(_TIMEOUT.search(message) or (exception and "Timeout" in exception)),
         user_agent=m.group(1) if (m := _USER_AGENT.search(details)) else None,
     )
 

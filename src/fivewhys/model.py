@@ -64,12 +64,17 @@ class Failure(Record):
 
     test_id: str = Field(description="pytest node id")
     outcome: Literal["failed", "error"]
-    phase: Literal["setup", "call", "teardown"] = "call"
+    #: `collect`: a module that could not be collected (import error); `session`: pytest itself
+    #: failed (internal or usage error): failures of the run, placed at its start
+    phase: Literal["collect", "session", "setup", "call", "teardown"] = "call"
     message: str = Field(description="one-line failure message (exception type: text)")
     details: str = Field(default="", description="traceback / longrepr, captured output")
     started_at: datetime = Field(description="UTC start of the test")
     finished_at: datetime = Field(description="UTC end of the failing phase")
     time_exact: bool = Field(description="False when derived from JUnit durations")
+    #: False when the results give no time at all (a JUnit file without a suite timestamp and
+    #: no --started-at): the two times above are then meaningless and no log is joined
+    placed: bool = True
     source: str = Field(description="results file and line/record the failure came from")
     test_file: str | None = None
     test_line: int | None = None
@@ -149,8 +154,9 @@ class FailureReport(Record):
     test_id: str
     outcome: str
     message: str
-    started_at: datetime
-    finished_at: datetime
+    #: None when the results place the failure nowhere in time (see `Failure.placed`)
+    started_at: datetime | None
+    finished_at: datetime | None
     time_exact: bool
     source: str
     #: the test's file and 1-based line, for annotations (when the results name them)
@@ -274,6 +280,20 @@ class QueryInfo(Record):
     pulls: tuple[PullInfo, ...] = ()
 
 
+class LogFileRead(Record):
+    """How one log file was read: its shape and encoding, entries read and skipped, or why not."""
+
+    path: str
+    #: what the file was read as: "JSON array", "NDJSON", "a single LogEntry object", ...
+    shape: str
+    encoding: str = "UTF-8"
+    #: entries that became rows (before entries repeated across files are dropped)
+    read: int = 0
+    skipped: int = 0
+    #: why nothing of the file could be used; the analysis went on with the other files
+    unread: str | None = None
+
+
 class Report(Record):
     """The whole analysis, what every renderer receives."""
 
@@ -291,6 +311,8 @@ class Report(Record):
     warnings: tuple[str, ...] = ()
     #: why no log could be read at all, when the run went on without logs (`fivewhys ci`)
     logs_unread: str | None = None
+    #: per log file: how it was read, entries read and skipped, or why it was not
+    log_files: tuple[LogFileRead, ...] = ()
 
     def without_cause(self) -> dict[str, list[FailureReport]]:
         """Failures no cause explains, by bucket (report order), empty buckets left out."""

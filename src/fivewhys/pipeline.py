@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from enum import StrEnum
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from fivewhys.model import (
     Cause,
     Failure,
     FailureReport,
+    LogFileRead,
     PullInfo,
     QueryInfo,
     Report,
@@ -92,6 +93,10 @@ class Analysis:
     save_logs: Path | None = None
     #: when the logs cannot be read at all, report without them instead of stopping (CI)
     tolerate_unreadable_logs: bool = False
+    #: one log file that cannot be read stops the run (else the others are read, with a warning)
+    strict: bool = False
+    #: the run's start, for results files that do not give it (JUnit before pytest 5.1)
+    started_at: datetime | None = None
 
 
 def analyze(analysis: Analysis) -> Report:
@@ -117,9 +122,12 @@ def _fewer_collections() -> Iterator[None]:
 def _analyze(analysis: Analysis) -> Report:
     settings = analysis.settings
     patterns = settings.id_patterns()
-    results = read_results(analysis.results, tz=analysis.tz, patterns=patterns)
+    results = read_results(
+        analysis.results, tz=analysis.tz, patterns=patterns, started_at=analysis.started_at
+    )
     rules = load_rules([bundled_rules_dir(), *analysis.rule_dirs], collect_errors=False)
-    failures = results.failures
+    failures = [failure for failure in results.failures if failure.placed]
+    unplaced = [failure for failure in results.failures if not failure.placed]
     logs_unread: str | None = None
     try:
         logs = _read_logs(analysis, failures, patterns)
@@ -141,7 +149,7 @@ def _analyze(analysis: Analysis) -> Report:
         failures, correlation, rules, slack_s=settings.window.skew_s, project=project
     )
     causes = build_causes(explained)
-    reports = failure_reports(explained, causes, correlation)
+    reports = failure_reports(explained, causes, correlation) + [_unplaced(f) for f in unplaced]
     unique_causes = sorted({c.id: c for c in causes.values()}.values(), key=_cause_number)
 
     in_frame = {s for s in logs.frame.get_column("service").unique().to_list() if s}
@@ -151,7 +159,12 @@ def _analyze(analysis: Analysis) -> Report:
     windows = coalesce(correlation.windows)
     log_filter = build_filter(windows, services, severity)
     per_window = tuple(_window_query(w, logs, services, project, severity) for w in windows)
-    notes = [*results.notes, *_log_notes(logs), *_pull_notes(pulls, per_window)]
+    notes = [
+        *results.notes,
+        *_file_notes(logs.files),
+        *_log_notes(logs),
+        *_pull_notes(pulls, per_window),
+    ]
     if not analysis.logs and analysis.live is None:
         notes.append("No logs were given (--logs): no failure can be proven from the server side.")
     if logs_unread is not None:
@@ -162,7 +175,7 @@ def _analyze(analysis: Analysis) -> Report:
     report = Report(
         schema_version=SCHEMA_VERSION,
         tool_version=__version__,
-        summary=_summary(results.tests_total, reports, unique_causes, per_window),
+        summary=_summary(results.tests_total, results.failures, reports, unique_causes, per_window),
         results=tuple(str(p) for p in analysis.results),
         tests_total=results.tests_total,
         failures=tuple(reports),
@@ -180,6 +193,7 @@ def _analyze(analysis: Analysis) -> Report:
         notes=tuple(notes),
         warnings=(*results.warnings, *logs.warnings),
         logs_unread=logs_unread,
+        log_files=tuple(logs.files),
     )
     return clean_report(report)
 
@@ -239,7 +253,7 @@ def _read_logs(analysis: Analysis, failures: list[Failure], patterns: IdPatterns
         windows = [failure_window(f, analysis.settings.window) for f in failures]
         return pull_logs(analysis.live, windows, id_patterns=patterns).logs
     if analysis.logs:
-        return read_log_files(analysis.logs, id_patterns=patterns)
+        return read_log_files(analysis.logs, id_patterns=patterns, strict=analysis.strict)
     return LogRead(frame=empty_logframe(), sources=[], skipped={}, warnings=[], mapped={})
 
 
@@ -313,6 +327,42 @@ def _project(frame: pl.DataFrame) -> str | None:
     return None
 
 
+def _file_notes(files: Sequence[LogFileRead]) -> list[str]:
+    """Per log file read: what it was read as, and how many entries were read and skipped (a
+    file not read is a warning)."""
+    notes = []
+    for file in files:
+        if file.unread is not None:
+            continue
+        how = file.shape if file.encoding == "UTF-8" else f"{file.shape}, {file.encoding}"
+        notes.append(f"{file.path}: {file.read} entries read, {file.skipped} skipped ({how}).")
+    return notes
+
+
+def _unplaced(failure: Failure) -> FailureReport:
+    """A failure its results place nowhere in time: listed, and no log joined to it."""
+    return FailureReport(
+        test_id=failure.test_id,
+        outcome=failure.outcome,
+        message=failure.message,
+        started_at=None,
+        finished_at=None,
+        time_exact=False,
+        source=failure.source,
+        test_file=failure.test_file or failure.test_id.split("::")[0],
+        test_line=failure.test_line,
+        cause_id=None,
+        bucket="unexplained",
+        confidence=0.0,
+        evidence=(),
+        note=(
+            "Not placed in time: its results file gives no run start and no time at all, so no "
+            "log entry can be joined to it. Pass --started-at with the run's start."
+        ),
+        covered=False,
+    )
+
+
 def _log_notes(logs: LogRead) -> list[str]:
     notes = [
         f"{count} log entries mapped from a non-standard shape: {how}."
@@ -322,14 +372,26 @@ def _log_notes(logs: LogRead) -> list[str]:
     return notes
 
 
+#: phases of failures of the run itself rather than of a test
+RUN_PHASES = ("collect", "session")
+
+
 def _summary(
     tests_total: int,
+    read: Sequence[Failure],
     failures: list[FailureReport],
     causes: list[Cause],
     windows: Sequence[WindowQuery],
 ) -> str:
     explained = sum(1 for f in failures if f.cause_id)
-    parts = [f"{len(failures)} of {tests_total} tests failed."]
+    of_run = sum(1 for f in read if f.phase in RUN_PHASES)
+    run_text = f"{of_run} error(s) of the run itself (collection, import or internal errors)"
+    if not tests_total:
+        parts = [f"No test ran: {run_text}." if of_run else "No test ran: the results hold none."]
+    else:
+        parts = [f"{len(failures) - of_run} of {tests_total} tests failed."]
+        if of_run:
+            parts.append(f"And {run_text}.")
     if causes:
         listed = "; ".join(
             f"{c.id} {c.title} ({len(c.failures)} test{'s' if len(c.failures) != 1 else ''}, "
@@ -352,6 +414,9 @@ def _summary(
         text = f"{len(unexplained)} unexplained: no rule matched a server line"
         if uncovered:
             text += f", and for {uncovered} of them no log entry covers the test's window"
+        unplaced = sum(1 for f in unexplained if f.started_at is None)
+        if unplaced:
+            text += f" ({unplaced} not placed in time: pass --started-at)"
         parts.append(text + ".")
     incomplete = sum(1 for w in windows if w.status not in (None, "complete"))
     if incomplete:

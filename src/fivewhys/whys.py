@@ -31,11 +31,14 @@ credential it signed with beside an auth refusal, the URL it called): evidence t
 fact (`Why.client` names where it was read; fivewhys.clues).
 
 A failure no cause rule explains lands in a bucket, never in a cause: `client-side` or
-`server-error` when a fallback rule (`bucket:`) files it there, else `unexplained`.
+`server-error` when a fallback rule (`bucket:`) files it there, else `unexplained`. A failure is
+`client-side` only when the logs could have said otherwise: they cover its window and show no
+line of its own (joined by an id) at WARNING or above; else it is `unexplained`, and says why.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -48,6 +51,7 @@ import polars as pl
 from fivewhys.clues import client_clues
 from fivewhys.correlate import MAX_TIME_CANDIDATES, Correlation, SetAside
 from fivewhys.generic import GENERIC_RULE, generic_match, generic_title, generic_whys
+from fivewhys.logs.frame import SEVERITY_RANK
 from fivewhys.logs.query import explorer_links
 from fivewhys.model import (
     Cause,
@@ -128,6 +132,8 @@ class Explained:
     chain: Chain
     candidates: tuple[Candidate, ...]
     confidence: float
+    #: why a failure a fallback rule filed as client-side is not (see `honest_bucket`)
+    not_client_side: str | None = None
 
     @property
     def cause_match(self) -> Match | None:
@@ -233,9 +239,38 @@ def explain_failures(
     """Match every failure against the rules (priority order) and follow `caused_by` chains."""
     per_failure = candidates_by_failure(correlation, len(failures), project)
     return [
-        explain_one(failure, candidates, rules, slack_s)
-        for failure, candidates in zip(failures, per_failure, strict=True)
+        honest_bucket(explain_one(failure, candidates, rules, slack_s), covered)
+        for failure, candidates, covered in zip(
+            failures, per_failure, correlation.covered, strict=True
+        )
     ]
+
+
+def honest_bucket(item: Explained, covered: bool) -> Explained:
+    """A `client-side` filing kept only when the logs cover the failure's window and none of
+    its own lines (joined by an id) is at WARNING or above: no logs prove nothing of the server."""
+    if item.bucket != "client-side":
+        return item
+    if not covered:
+        reason = (
+            "Not filed client-side: without logs of its window nothing shows the server had "
+            "no part."
+        )
+    else:
+        own = [
+            c.line
+            for c in item.candidates
+            if c.line["join_key"] != "time"
+            and SEVERITY_RANK.get(c.line["severity"] or "DEFAULT", 0) >= SEVERITY_RANK["WARNING"]
+        ]
+        if not own:
+            return item
+        keys = ", ".join(sorted({line["join_key"] for line in own}))
+        reason = (
+            f"Not client-side: {len(own)} line(s) of its own (joined on {keys}) at WARNING or "
+            "above; read them below."
+        )
+    return dataclasses.replace(item, match=None, not_client_side=reason)
 
 
 def explain_one(
@@ -500,7 +535,7 @@ def _keys_seen(item: Explained) -> set[JoinKey]:
 
 
 def _note(item: Explained, covered: bool, window_text: str, set_aside: SetAside) -> str:
-    uncovered = f"No log entry at all in the window {window_text}: the logs given do not cover it."
+    uncovered = f"No log entry covers the window {window_text}: the logs given do not reach it."
     aside = []
     if set_aside.other_ids:
         aside.append(
@@ -515,7 +550,9 @@ def _note(item: Explained, covered: bool, window_text: str, set_aside: SetAside)
     if item.match is not None and item.match.rule.is_fallback:
         return _bucket_note(item, uncovered if not covered else "") + aside_text
     if not covered:
-        return uncovered
+        return " ".join(part for part in (uncovered, item.not_client_side) if part)
+    if item.not_client_side:
+        return item.not_client_side + aside_text
     keys = _keys_seen(item)
     keyed = sorted(k for k in keys if k != "time")
     if item.match is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 from fivewhys.ids import DEFAULT_PATTERNS, IdPatterns
@@ -45,12 +45,17 @@ def read_results(
     *,
     tz: tzinfo | None = None,
     patterns: IdPatterns = DEFAULT_PATTERNS,
+    started_at: datetime | None = None,
 ) -> ResultSet:
-    """Read and merge results files. `tz` reads JUnit timestamps written without an offset.
+    """Read and merge results files. `tz` reads JUnit timestamps written without an offset;
+    `started_at` places runs whose files do not say when they started (JUnit before pytest 5.1,
+    a report log of collection errors only).
 
     Raises InputError for a file that cannot be read or is of no known format.
     """
-    files = [read_file(Path(path), tz=tz, patterns=patterns) for path in paths]
+    files = [
+        read_file(Path(path), tz=tz, patterns=patterns, started_at=started_at) for path in paths
+    ]
     failures, merge_notes = _merge(files)
     failures.sort(key=lambda failure: (failure.finished_at, failure.test_id))
     return ResultSet(
@@ -68,6 +73,8 @@ def _same_run(a: FileResults, b: FileResults) -> bool:
     when their spans overlap (a CI matrix running the suite twice at once)."""
     if a.path.resolve() == b.path.resolve():
         return True
+    if a.kind != b.kind and (a.span is None or b.span is None):
+        return True  # a report log of collection errors only has no times: the other file has
     return (
         a.kind != b.kind
         and a.span is not None
@@ -82,7 +89,7 @@ def _merge(files: list[FileResults]) -> tuple[list[Failure], list[str]]:
     kept: list[Failure] = []
     seen: dict[tuple[str, str], list[FileResults]] = {}
     dropped: Counter[tuple[str, str]] = Counter()
-    for file in sorted(files, key=lambda file: _PREFERENCE[file.kind]):
+    for file in sorted(files, key=lambda file: (file.span is None, _PREFERENCE[file.kind])):
         for failure in file.failures:
             key = (failure.test_id, failure.phase)
             others = (other for other in seen.get(key, []) if other is not file)

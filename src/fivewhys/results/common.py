@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Literal
 
@@ -17,7 +17,7 @@ from fivewhys.model import Failure, RunInterval
 NOT_RESULTS = "not a JUnit XML, pytest-reportlog or pytest-json-report file"
 
 Outcome = Literal["failed", "error"]
-Phase = Literal["setup", "call", "teardown"]
+Phase = Literal["collect", "session", "setup", "call", "teardown"]
 Kind = Literal["junit", "reportlog", "jsonreport"]
 
 
@@ -62,6 +62,36 @@ class CrashLocation(InputRecord):
     path: str = ""
     lineno: int | None = None
     message: str = ""
+
+
+#: the times of a failure its results place nowhere (`Failure.placed` False): never shown
+UNPLACED = datetime(1970, 1, 1, tzinfo=UTC)
+
+_TIME_HINT = re.compile(
+    r"\b(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:[.,](\d{1,6})\d*)?\s?(Z|[+-]\d{2}:?\d{2})?\b"
+)
+
+
+def newest_time(text: str, tz: tzinfo | None) -> datetime | None:
+    """The newest ISO 8601 time written in `text` (UTC; one without an offset read in `tz`, else
+    UTC), or None: what a file without a run start still tells of when it ran."""
+    newest: datetime | None = None
+    for match in _TIME_HINT.finditer(text):
+        day, clock, fraction, offset = match.groups()
+        offset = offset or ""
+        if len(offset) == 5:  # +HHMM
+            offset = f"{offset[:3]}:{offset[3:]}"
+        try:
+            moment = datetime.fromisoformat(
+                f"{day}T{clock}.{(fraction or '0').ljust(6, '0')}{offset.replace('Z', '+00:00')}"
+            )
+        except ValueError:
+            continue
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=tz or UTC)
+        moment = moment.astimezone(UTC)
+        newest = moment if newest is None else max(newest, moment)
+    return newest
 
 
 def utc_from_epoch(seconds: float) -> datetime:
@@ -186,6 +216,7 @@ def make_failure(
     test_line: int | None,
     properties: dict[str, str],
     patterns: IdPatterns,
+    placed: bool = True,
 ) -> Failure:
     """A Failure with its ids, client event and signature taken from its own text."""
     first_line = message.splitlines()[0] if message else ""
@@ -198,6 +229,7 @@ def make_failure(
         started_at=window[0],
         finished_at=window[1],
         time_exact=time_exact,
+        placed=placed,
         source=source,
         test_file=test_file,
         test_line=test_line,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import json
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 
+from fivewhys.encoding import decode, is_wide, sniff
 from fivewhys.errors import InputError
 from fivewhys.ids import IdPatterns
 from fivewhys.results.common import NOT_RESULTS, FileResults
@@ -13,32 +15,38 @@ from fivewhys.results.jsonreport import read_json_report
 from fivewhys.results.junit import read_junit
 from fivewhys.results.reportlog import read_reportlog
 
-_BOM = b"\xef\xbb\xbf"
 
-
-def read_file(path: Path, *, tz: tzinfo | None, patterns: IdPatterns) -> FileResults:
+def read_file(
+    path: Path, *, tz: tzinfo | None, patterns: IdPatterns, started_at: datetime | None = None
+) -> FileResults:
     """The failures in one JUnit XML, pytest-reportlog or pytest-json-report file."""
-    data = _read_bytes(path)
-    head = data.removeprefix(_BOM).lstrip()
+    original = data = _read_bytes(path)
+    encoding = sniff(data[:4])[2]
+    if is_wide(encoding):  # a redirect on Windows: JSON is read as UTF-8 text from here on
+        try:
+            data = decode(data)[0].encode("utf-8")
+        except UnicodeDecodeError as exc:
+            message = f"not {encoding} text (byte {exc.start}): {NOT_RESULTS}"
+            raise InputError(message, path) from None
+    head = data.removeprefix(codecs.BOM_UTF8).lstrip()
     if not head:
         raise InputError(f"empty file: {NOT_RESULTS}", path)
-    if head.startswith(b"<"):
-        return read_junit(path, data, tz=tz, patterns=patterns)
+    if head.startswith(b"<"):  # the XML parser reads every encoding by its mark itself
+        return read_junit(path, original, tz=tz, patterns=patterns, started_at=started_at)
     if not head.startswith(b"{"):
         raise InputError(NOT_RESULTS, path)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text (byte {exc.start}): {NOT_RESULTS}", path) from None
+    trailing: json.JSONDecodeError | None = None
     try:
         document = json.loads(text)
-    except json.JSONDecodeError:
+    except json.JSONDecodeError as exc:
         document = None  # JSON lines, or a broken file: the first line decides
-    if (
-        isinstance(document, dict)
-        and "tests" in document
-        and ("created" in document or "summary" in document)
-    ):
+        trailing = exc if exc.msg == "Extra data" else None
+    if _is_json_report(document):
+        assert isinstance(document, dict)
         return read_json_report(path, document, patterns=patterns)
     if isinstance(document, dict) and "summary" in document and "created" in document:
         raise InputError(
@@ -52,8 +60,26 @@ def read_file(path: Path, *, tz: tzinfo | None, patterns: IdPatterns) -> FileRes
     except json.JSONDecodeError:
         first = None
     if isinstance(first, dict) and "$report_type" in first:
-        return read_reportlog(path, text, patterns=patterns)
+        return read_reportlog(path, text, patterns=patterns, started_at=started_at)
+    if trailing is not None and (
+        first is None or _is_json_report(json.loads(text[: trailing.pos]))
+    ):
+        shown = text[trailing.pos : trailing.pos + 30].split("\n")[0]
+        raise InputError(
+            f"trailing data after the JSON document ends: {shown!r}",
+            path,
+            trailing.lineno,
+            trailing.colno,
+        )
     raise InputError(NOT_RESULTS, path)
+
+
+def _is_json_report(document: object) -> bool:
+    return (
+        isinstance(document, dict)
+        and "tests" in document
+        and ("created" in document or "summary" in document)
+    )
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -67,11 +67,27 @@ def read_json_report(path: Path, document: dict[str, Any], *, patterns: IdPatter
     except ValidationError as exc:
         raise InputError(f"pytest-json-report: {validation_reason(exc)}", path) from None
     result = FileResults(path=path, kind="jsonreport")
-    for collector in report.collectors:
+    start = utc_from_epoch(report.created - report.duration)
+    for n, collector in enumerate(report.collectors):
         if isinstance(collector, dict) and collector.get("outcome") == "failed":
-            result.warnings.append(
-                f"{path}: collection error in {collector.get('nodeid')!r}: no test ran, "
-                "not analysed"
+            longrepr = collector.get("longrepr")
+            text = longrepr if isinstance(longrepr, str) else ""
+            nodeid = str(collector.get("nodeid") or "<collection>")
+            result.failures.append(
+                make_failure(
+                    test_id=nodeid,
+                    outcome="error",
+                    phase="collect",
+                    message=message_from_text(text),
+                    details=text,
+                    window=(start, start),
+                    time_exact=False,
+                    source=f"{path}#collectors[{n}]",
+                    test_file=nodeid.split("::")[0],
+                    test_line=None,
+                    properties={},
+                    patterns=patterns,
+                )
             )
     tests: list[tuple[int, _Test]] = []
     for n, raw in enumerate(report.tests):
@@ -80,7 +96,6 @@ def read_json_report(path: Path, document: dict[str, Any], *, patterns: IdPatter
         except ValidationError as exc:
             result.warnings.append(f"{path}#tests[{n}]: skipped: {validation_reason(exc)}")
     end = utc_from_epoch(report.created)
-    start = utc_from_epoch(report.created - report.duration)
     durations = [sum(stage.duration for _, stage in test.stages()) for _, test in tests]
     layout = lay_out(str(path), start, report.duration, durations)
     result.span = (start, end)

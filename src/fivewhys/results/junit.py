@@ -1,7 +1,11 @@
 """JUnit XML (pytest xunit1/xunit2 and alike) into Failures, with times estimated from durations.
 
 JUnit gives each suite's start and length and each test's duration, not when a test ran, so
-windows are estimates (`time_exact=False`) and the file gets a note saying so.
+windows are estimates (`time_exact=False`) and the file gets a note saying so. pytest before 5.1
+wrote no suite `timestamp` (pytest-dev/pytest#5471): such a run is placed by `--started-at`,
+else to end at the newest time written in the file, else its failures are listed unplaced.
+A module that failed to import and pytest's own internal error are failures of the run, placed
+at its start.
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ from fivewhys.ids import IdPatterns
 from fivewhys.model import Failure
 from fivewhys.results.common import (
     NOT_RESULTS,
+    UNPLACED,
     FileResults,
     Outcome,
     Phase,
     lay_out,
     make_failure,
     message_from_text,
+    newest_time,
     recorded_window,
 )
 
@@ -33,7 +39,20 @@ _PHASE_WRAPPER = re.compile(r'failed on (setup|teardown) with "')
 _POSITION_SUFFIX = re.compile(r": line \d+, column \d+$")
 
 
-def read_junit(path: Path, data: bytes, *, tz: tzinfo | None, patterns: IdPatterns) -> FileResults:
+#: `<error message>` (older pytest: `<failure message>`) of a module that could not be collected
+_COLLECTION = "collection failure"
+#: pytest's own crash: `<testcase classname="pytest" name="internal"><error message=...>`
+_INTERNAL = "internal error"
+
+
+def read_junit(
+    path: Path,
+    data: bytes,
+    *,
+    tz: tzinfo | None,
+    patterns: IdPatterns,
+    started_at: datetime | None = None,
+) -> FileResults:
     """Every failure and error of every testsuite in a JUnit XML document."""
     root = _parse(path, data)
     if root.tag not in ("testsuites", "testsuite"):
@@ -45,9 +64,34 @@ def read_junit(path: Path, data: bytes, *, tz: tzinfo | None, patterns: IdPatter
         id(case): f"{path}:{lines[n]}" if lines else f"{path}#testcase[{n + 1}]"
         for n, case in enumerate(cases)
     }
+    hint = _TimeHint(root, tz)
     for suite in root.iter("testsuite"):
-        _read_suite(suite, result, sources, tz, patterns)
+        _read_suite(suite, result, sources, tz, patterns, _Start(started_at, hint))
     return result
+
+
+class _TimeHint:
+    """The newest time written anywhere in the document (output, messages, properties), found
+    once when a suite without a timestamp needs it."""
+
+    def __init__(self, root: Element, tz: tzinfo | None) -> None:
+        self.root = root
+        self.tz = tz
+        self._found: tuple[datetime | None] | None = None
+
+    def newest(self) -> datetime | None:
+        if self._found is None:
+            values = [p.get("value", "") for p in self.root.iter("property")]
+            self._found = (newest_time(" ".join([*self.root.itertext(), *values]), self.tz),)
+        return self._found[0]
+
+
+class _Start:
+    """What places a suite written without a timestamp: --started-at, else the file's hint."""
+
+    def __init__(self, given: datetime | None, hint: _TimeHint) -> None:
+        self.given = given
+        self.hint = hint
 
 
 def _parse(path: Path, data: bytes) -> Element:
@@ -80,13 +124,36 @@ def _testcase_lines(data: bytes, expected: int) -> list[int] | None:
     return lines
 
 
-def _suite_start(path: Path, suite: Element, tz: tzinfo | None, result: FileResults) -> datetime:
+def _suite_start(
+    path: Path,
+    suite: Element,
+    tz: tzinfo | None,
+    result: FileResults,
+    how: _Start,
+    length: float,
+) -> tuple[datetime, bool]:
+    """The suite's start (UTC), and whether it is placed in time at all."""
     raw = suite.get("timestamp")
     name = suite.get("name", "")
     if not raw:
-        raise InputError(
-            f"testsuite {name!r} has no timestamp: its failures cannot be placed in time", path
+        missing = f"{path}: testsuite {name!r} has no timestamp (pytest before 5.1 wrote none)"
+        if how.given is not None:
+            result.notes.append(
+                f"{missing}: the run is placed to start at --started-at {_iso(how.given)}"
+            )
+            return how.given.astimezone(UTC), True
+        newest = how.hint.newest()
+        if newest is not None:
+            result.notes.append(
+                f"{missing}: the run is placed to end at {_iso(newest)}, the newest time written "
+                "in the file; pass --started-at to place it exactly"
+            )
+            return newest - timedelta(seconds=length), True
+        result.warnings.append(
+            f"{missing} and the file holds no time: its failures are listed unplaced, with no "
+            "log joined; pass --started-at with the run's start"
         )
+        return UNPLACED, False
     try:
         start = datetime.fromisoformat(raw)
     except ValueError:
@@ -100,7 +167,11 @@ def _suite_start(path: Path, suite: Element, tz: tzinfo | None, result: FileResu
                 "UTC; pass --tz with the time zone of the machine that ran the tests"
             )
         start = start.replace(tzinfo=tz or UTC)
-    return start.astimezone(UTC)
+    return start.astimezone(UTC), True
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _seconds(element: Element, source: str, result: FileResults) -> float | None:
@@ -120,27 +191,29 @@ def _read_suite(
     sources: dict[int, str],
     tz: tzinfo | None,
     patterns: IdPatterns,
+    how: _Start,
 ) -> None:
     path = result.path
-    start = _suite_start(path, suite, tz, result)
     cases = suite.findall("testcase")
     durations = [_seconds(case, sources[id(case)], result) or 0.0 for case in cases]
     wall = _seconds(suite, f"{path}: testsuite {suite.get('name', '')!r}", result)
+    start, placed_run = _suite_start(
+        path, suite, tz, result, how, sum(durations) if wall is None else wall
+    )
     layout = lay_out(str(path), start, wall, durations)
     span = (start, start + timedelta(seconds=sum(durations) if wall is None else wall))
     if result.span:
         span = (min(span[0], result.span[0]), max(span[1], result.span[1]))
-    result.span = span
+    if placed_run:  # an unplaced run has no span to tell its twin files by
+        result.span = span
 
     suite_properties = _properties(suite)
     previous: tuple[str, datetime] | None = None
     placed = False
     for n, case in enumerate(cases):
         source = sources[id(case)]
-        if any(e.get("message") == "collection failure" for e in case.findall("error")):
-            result.warnings.append(
-                f"{source}: collection error in {case.get('name', '')!r}: no test ran, not analysed"
-            )
+        if run_failure := _run_failure(case, start, placed_run, source, patterns):
+            result.failures.append(run_failure)
             continue
         test_id = _test_id(case)
         window = layout.window(n, durations[n])
@@ -150,7 +223,7 @@ def _read_suite(
             window = (previous[1], window[1])
         previous = (test_id, window[0])
         properties = suite_properties | _properties(case)
-        failures = _failures(case, test_id, window, source, properties, patterns)
+        failures = _failures(case, test_id, window, source, properties, patterns, placed_run)
         result.failures += failures
         placed = placed or any(not failure.time_exact for failure in failures)
     if placed:
@@ -166,6 +239,7 @@ def _failures(
     source: str,
     properties: dict[str, str],
     patterns: IdPatterns,
+    placed: bool = True,
 ) -> list[Failure]:
     """One Failure per ``<failure>`` or ``<error>`` of a testcase."""
     outputs = [child.text for child in case if child.tag in ("system-out", "system-err")]
@@ -186,6 +260,7 @@ def _failures(
                 details="\n".join(text for text in [child.text, *outputs] if text),
                 window=exact or window,
                 time_exact=exact is not None,
+                placed=placed or exact is not None,
                 source=source,
                 test_file=case.get("file"),
                 test_line=int(line) + 1 if line and line.isdigit() else None,
@@ -194,6 +269,46 @@ def _failures(
             )
         )
     return failures
+
+
+def _run_failure(
+    case: Element, start: datetime, placed: bool, source: str, patterns: IdPatterns
+) -> Failure | None:
+    """A module that failed to collect, or pytest's internal error: an `error` of the run,
+    placed at the suite's start; None for a test's own testcase."""
+    child = next(
+        (c for c in case if c.tag in ("error", "failure") and c.get("message") in _RUN_ERRORS),
+        None,
+    )
+    if child is None:
+        return None
+    text = child.text or ""
+    phase: Phase
+    if child.get("message") == _INTERNAL:
+        test_id, phase = "pytest::internal", "session"
+    else:
+        # the module's node id: `file` (xunit1), else the dotted module name pytest writes
+        name = case.get("name", "")
+        test_id = case.get("file") or (name.replace(".", "/") + ".py" if name else "<collection>")
+        phase = "collect"
+    return make_failure(
+        test_id=test_id,
+        outcome="error",
+        phase=phase,
+        message=message_from_text(text) or str(child.get("message")),
+        details=text,
+        window=(start, start),
+        time_exact=False,
+        placed=placed,
+        source=source,
+        test_file=test_id if phase == "collect" else None,
+        test_line=None,
+        properties={},
+        patterns=patterns,
+    )
+
+
+_RUN_ERRORS = (_COLLECTION, _INTERNAL)
 
 
 def _unwrap(message: str) -> tuple[Phase, str]:

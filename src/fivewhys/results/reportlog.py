@@ -6,6 +6,7 @@ One broken line does not spoil a run: it is skipped with a warning naming its li
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,11 +15,14 @@ from pydantic import StrictFloat, StrictStr, ValidationError
 from fivewhys.ids import IdPatterns
 from fivewhys.model import Failure
 from fivewhys.results.common import (
+    UNPLACED,
     CrashLocation,
     FileResults,
     InputRecord,
+    Phase,
     make_failure,
     message_from_text,
+    newest_time,
     section,
     utc_from_epoch,
     validation_reason,
@@ -77,9 +81,13 @@ class _TestReport(_Outline):
     location: tuple[str, int | None, str] | None = None
 
 
-def read_reportlog(path: Path, text: str, *, patterns: IdPatterns) -> FileResults:
-    """Every failed phase in a report log; tests counted by distinct node id."""
+def read_reportlog(
+    path: Path, text: str, *, patterns: IdPatterns, started_at: datetime | None = None
+) -> FileResults:
+    """Every failed phase in a report log; tests counted by distinct node id. Modules that
+    failed to collect and an internal error (exit status 3) are errors of the run."""
     result = FileResults(path=path, kind="reportlog")
+    run_errors: list[tuple[str, str, str, Phase]] = []
     setup_start: dict[str, float] = {}
     first: float | None = None
     last: float | None = None
@@ -97,9 +105,14 @@ def read_reportlog(path: Path, text: str, *, patterns: IdPatterns) -> FileResult
             result.warnings.append(f"{where}: skipped: not a report-log record")
             continue
         if record["$report_type"] == "CollectReport" and record.get("outcome") == "failed":
-            result.warnings.append(
-                f"{where}: collection error in {record.get('nodeid')!r}: no test ran, not analysed"
+            text_of = _longrepr_text(_collect_longrepr(record.get("longrepr")))
+            run_errors.append(
+                (where, str(record.get("nodeid") or "<collection>"), text_of, "collect")
             )
+        if record["$report_type"] == "SessionFinish" and record.get("exitstatus") in _PYTEST_FAULTS:
+            status = record["exitstatus"]
+            message = f"pytest exited with status {status} ({_PYTEST_FAULTS[status]})"
+            run_errors.append((where, "pytest::session", message, "session"))
         if record["$report_type"] != "TestReport":
             continue
         try:
@@ -119,7 +132,65 @@ def read_reportlog(path: Path, text: str, *, patterns: IdPatterns) -> FileResult
             result.failures.append(_failure(report, started, where, patterns))
     if first is not None and last is not None:
         result.span = (utc_from_epoch(first), utc_from_epoch(last))
+    if run_errors:
+        start, placed = _run_start(path, first, started_at, text, result)
+        for where, nodeid, text_of, phase in run_errors:
+            result.failures.append(
+                make_failure(
+                    test_id=nodeid,
+                    outcome="error",
+                    phase=phase,
+                    message=message_from_text(text_of),
+                    details=text_of,
+                    window=(start, start),
+                    time_exact=False,
+                    placed=placed,
+                    source=where,
+                    test_file=nodeid.split("::")[0] if phase == "collect" else None,
+                    test_line=None,
+                    properties={},
+                    patterns=patterns,
+                )
+            )
     return result
+
+
+#: pytest exit statuses that mean pytest itself failed, not a test (pytest's ExitCode)
+_PYTEST_FAULTS = {3: "internal error", 4: "usage error"}
+
+
+def _collect_longrepr(value: Any) -> _Longrepr | str | None:
+    """A collection report's longrepr: a string (an import error), or a serialized traceback."""
+    if isinstance(value, dict):
+        try:
+            return _Longrepr.model_validate(value)
+        except ValidationError:
+            return None
+    return value if isinstance(value, str) else None
+
+
+def _run_start(
+    path: Path, first: float | None, given: datetime | None, text: str, result: FileResults
+) -> tuple[datetime, bool]:
+    """Where the run's own errors go: its first test's start, else --started-at, else the
+    newest time the file writes; a report log of collection errors only has no time at all."""
+    if first is not None:
+        return utc_from_epoch(first), True
+    if given is not None:
+        result.notes.append(f"{path}: no test ran; the run's errors are placed at --started-at")
+        return given.astimezone(UTC), True
+    newest = newest_time(text, None)
+    if newest is not None:
+        result.notes.append(
+            f"{path}: no test ran; the run's errors are placed at {newest.isoformat()}, the "
+            "newest time written in the file"
+        )
+        return newest, True
+    result.warnings.append(
+        f"{path}: no test ran and the report log holds no time: the run's errors are listed "
+        "unplaced, with no log joined; pass --started-at with the run's start"
+    )
+    return UNPLACED, False
 
 
 def _failure(report: _TestReport, started: float, source: str, patterns: IdPatterns) -> Failure:
