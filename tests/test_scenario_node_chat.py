@@ -7,15 +7,13 @@ line, found by the test's own ids. These tests hold the analysis of the committe
 bar of issue 10: every server-caused failure explained by a cause, one cause per fault,
 client-only failures without a cause, the true evidence first, no secret in any output.
 
-The bar's assertions carry the `scenario_bar` marker; they are skipped only when
-FIVEWHYS_SCENARIO_BAR=0 (a branch whose analysis is not there yet).
+The bar's assertions carry the `scenario_bar` marker (`pytest -m scenario_bar` runs them alone).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -41,10 +39,6 @@ JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{20,}")
 GOOGLE_API_KEY = re.compile(r"AIza[0-9A-Za-z_-]{35}")
 
 bar = pytest.mark.scenario_bar
-skip_bar = pytest.mark.skipif(
-    os.environ.get("FIVEWHYS_SCENARIO_BAR") == "0",
-    reason="FIVEWHYS_SCENARIO_BAR=0: the analysis on this branch does not reach the bar yet",
-)
 
 
 def _load_score() -> ModuleType:
@@ -263,25 +257,21 @@ def _check_bar_evidence_first(report: dict[str, Any], truth: dict[str, dict[str,
 
 
 @bar
-@skip_bar
 def test_bar_every_server_caused_failure_is_explained(committed: dict[str, Any]) -> None:
     _check_bar_explained(committed, _truth())
 
 
 @bar
-@skip_bar
 def test_bar_one_cause_per_fault(committed: dict[str, Any]) -> None:
     _check_bar_one_cause_per_fault(committed, _truth())
 
 
 @bar
-@skip_bar
 def test_bar_true_evidence_first(committed: dict[str, Any]) -> None:
     _check_bar_evidence_first(committed, _truth())
 
 
 @bar
-@skip_bar
 def test_bar_every_cause_cites_a_line(committed: dict[str, Any]) -> None:
     """A cause is proven: its whys hold evidence, not only mechanism and questions."""
     for cause in committed["causes"]:
@@ -321,7 +311,6 @@ def test_a_fresh_run_has_the_same_faults(fresh: Path) -> None:
 
 @needs_node
 @bar
-@skip_bar
 def test_bar_holds_on_a_fresh_run(fresh: Path) -> None:
     report, truth = _as_json(_analyze(fresh, "reportlog+gcloud")), _truth(fresh)
     _check_bar_explained(report, truth)

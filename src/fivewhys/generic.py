@@ -29,6 +29,8 @@ GENERIC_RULE = Rule.model_validate(
         "server": {
             "error": {
                 "severity|min": "ERROR",
+                # the server's own words: a request log only restates the status the client saw
+                "kind": ["stdout", "stderr", "system", "other"],
                 "join": ["connection_id", "trace"],
                 "within": {"before": BEFORE_S, "after": 0},
             }

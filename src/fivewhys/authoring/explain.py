@@ -24,7 +24,9 @@ from fivewhys.rules.matcher import (
     in_time,
     match_rules,
     other_instance,
+    other_revision,
     served_by,
+    served_revisions,
     text_score,
 )
 from fivewhys.rules.schema import Rule, ServerSelection
@@ -123,6 +125,7 @@ def line_verdict(
     fuzzy: dict[str, float] | None,
     served: frozenset[str] = frozenset(),
     failure: Failure | None = None,
+    revisions: frozenset[str] = frozenset(),
 ) -> LineVerdict:
     """The first step at which the line fails the selection, or `match` with its score."""
     line = candidate.evidence
@@ -146,6 +149,13 @@ def line_verdict(
             "fields",
             f"instance {line.instance_id} did not serve this test (its keyed lines came from "
             f"{', '.join(sorted(served))})",
+        )
+    if other_revision(candidate, revisions):
+        return LineVerdict(
+            candidate,
+            "fields",
+            f"revision {line.revision} did not serve this test (its keyed lines came from "
+            f"{', '.join(sorted(revisions))})",
         )
     against = disagrees(candidate, failure)
     if against is not None:
@@ -208,8 +218,10 @@ def explain_rule(
             else None
         )
         served = served_by(candidates)
+        revisions = served_revisions(candidates)
         verdicts = tuple(
-            line_verdict(selection, c, slack_s, fuzzy, served, failure) for c in candidates
+            line_verdict(selection, c, slack_s, fuzzy, served, failure, revisions)
+            for c in candidates
         )
         selections.append(SelectionReport(name, selection, verdicts))
     winner = match_rules(library, failure, candidates, slack_s)

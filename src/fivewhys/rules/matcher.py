@@ -386,6 +386,27 @@ def other_instance(
     )
 
 
+def served_revisions(candidates: Iterable[Candidate]) -> frozenset[str]:
+    """Revisions the test's keyed lines came from: the revisions that served it."""
+    return frozenset(
+        c.line["revision"]
+        for c in candidates
+        if c.line["join_key"] != "time" and c.line["revision"]
+    )
+
+
+def other_revision(candidate: Candidate, revisions: frozenset[str]) -> bool:
+    """A time-only line from a revision other than the ones known to have served the test: a
+    revision that never served it (one that failed to start beside it, say) cannot explain it."""
+    line = candidate.line
+    return (
+        line["join_key"] == "time"
+        and bool(revisions)
+        and line["revision"] is not None
+        and line["revision"] not in revisions
+    )
+
+
 def in_time(selection: ServerSelection, candidate: Candidate, slack_s: float) -> bool:
     """The line's interval meets [end - before, end + after] around the failure's end."""
     relation = selection.within
@@ -462,6 +483,7 @@ def select(
     joined by time only: those that agree with the client, see `disagrees`)."""
     candidates = tuple(candidates)
     served = served_by(candidates) if selection.same_instance else frozenset()
+    revisions = served_revisions(candidates)
     eligible = [
         c
         for c in candidates
@@ -469,6 +491,7 @@ def select(
         and in_time(selection, c, slack_s)
         and field_mismatch(selection, c) is None
         and not other_instance(selection, c, served)
+        and not other_revision(c, revisions)
         and disagrees(c, failure) is None
     ]
     fuzzy = (
