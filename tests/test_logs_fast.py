@@ -13,9 +13,11 @@ import pytest
 
 from fivewhys.ids import (
     DEFAULT_PATTERNS,
+    ENGINE_SENSITIVE,
     IdPatterns,
     extract_ids,
     mask,
+    mask_expr,
     polars_id_patterns,
 )
 from fivewhys.logs import fast
@@ -249,6 +251,12 @@ TRICKY = [
 def messages() -> list[str]:
     frame = read_log_files([str(REAL), str(EXAMPLE)]).frame
     return [*frame.get_column("message").to_list(), *TRICKY]
+
+
+def test_mask_expr_is_mask() -> None:
+    texts = [t for t in messages() if not pl.Series([t]).str.contains(ENGINE_SENSITIVE)[0]]
+    masked = pl.Series(texts).to_frame("t").select(mask_expr(pl.col("t"))).to_series()
+    assert masked.to_list() == [mask(t) for t in texts]
 
 
 def test_polars_id_patterns_find_the_ids_python_finds() -> None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
+import polars as pl
+
 from fivewhys.model import ClientEvent, Ids
 
 _ID = r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}"
@@ -226,8 +228,6 @@ _USER_AGENT = re.compile(
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
-#: masks applied in order before the token pass; each runs in time linear in the text (every
-#: quantifier that a failed match could re-scan is bounded or anchored at a token's start)
 _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
     # the value of any *_id / *Id field is variable by definition
     (
@@ -241,8 +241,7 @@ _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         "<TS>",
     ),
-    # a scheme is short: bounding it keeps a long `a.a.a...` run from being re-scanned per dot
-    (re.compile(r"\b[a-z][a-z0-9+.-]{0,31}://[^\s'\"<>]+"), "<URL>"),
+    (re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+"), "<URL>"),
     (
         re.compile(
             r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
@@ -250,72 +249,12 @@ _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
         "<UUID>",
     ),
     (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b"), "<IP>"),
-    # IPv6 with a port as written in URLs and access logs: [2001:db8::1]:8080
-    (re.compile(r"\[[0-9a-fA-F]{0,4}:[0-9a-fA-F:]{1,38}\](?::\d+)?"), "<IP>"),
     (re.compile(r"(?:/[\w.@-]+){2,}\.py\b|(?:/[\w.@-]+){3,}"), "<PATH>"),
+    (re.compile(r"\b(?:0x)?[0-9a-fA-F]*\d[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\b(?<=\w{8})"), "<HEX>"),
+    (re.compile(r"\b(?:0x)?[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\d[0-9a-fA-F]*\b(?<=\w{8})"), "<HEX>"),
+    (re.compile(r"\b[A-Za-z]+_[A-Za-z0-9_]*\d[A-Za-z0-9_]*\b"), "<ID>"),
+    (re.compile(r"(?<![\w<])[-+]?\d+(?:\.\d+)?(?:ms|s|us)?\b"), "<NUM>"),
 )
-
-#: a token: a maximal run of word characters, dots, @, + and hyphens (one pass, no re-scan)
-_TOKEN = re.compile(r"[\w.@+-]+")
-_HEX_TOKEN = re.compile(r"(?:0x)?[0-9a-fA-F]+")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)*(?:ms|s|us)?")
-#: words that hold a digit yet name a thing, not an instance: they stay in the template
-VOCABULARY = frozenset(
-    {
-        "utf-8", "utf-16", "utf-32", "utf8", "utf16", "base64", "base32", "sha1", "sha256",
-        "sha512", "md5", "oauth2", "ipv4", "ipv6", "http2", "h2", "h2c", "e2e", "k8s", "s3",
-        "x86_64", "arm64", "int32", "int64", "uint32", "uint64", "float32", "float64", "i18n",
-        "2fa", "mp4", "mp3", "es256", "rs256", "hs256", "es384", "rs384", "hs384", "es512",
-        "rs512", "hs512", "ed25519", "x509", "pkcs8", "pkcs1", "log4j", "slf4j", "l10n",
-    }
-)  # fmt: skip
-#: a letters-only token this long whose case flips this often is random (base64 or nanoid-like)
-_RANDOM_MIN_LENGTH = 16
-_RANDOM_FLIP_SHARE = 0.3
-
-
-def _case_flips(token: str) -> int:
-    letters = [c for c in token if c.isalpha()]
-    return sum(a.isupper() != b.isupper() for a, b in zip(letters, letters[1:], strict=False))
-
-
-def _variable_token(token: str) -> str | None:
-    """The placeholder a token stands for when it is variable (Drain's rule of thumb: a token
-    holding a digit is a variable), else None: it is a word and stays."""
-    if token.lower() in VOCABULARY:
-        return None
-    has_digit = any(c.isdigit() for c in token)
-    has_alpha = any(c.isalpha() for c in token)
-    if "@" in token and _EMAIL.fullmatch(token):
-        return "<EMAIL>"
-    if has_digit and not has_alpha:
-        return "<NUM>" if _NUMBER.fullmatch(token) else "<ID>"
-    if has_digit:
-        if len(token) >= 8 and _HEX_TOKEN.fullmatch(token):
-            return "<HEX>"
-        if _NUMBER.fullmatch(token):  # 250ms, 3s
-            return "<NUM>"
-        return "<ID>"
-    core = token.strip("_-.")
-    if len(core) >= _RANDOM_MIN_LENGTH and _case_flips(core) >= _RANDOM_FLIP_SHARE * len(core):
-        return "<ID>"
-    return None
-
-
-def _mask_token(match: re.Match[str]) -> str:
-    token = match.group(0)
-    # a sentence's full stop or a trailing hyphen is not part of the token
-    core = token.rstrip(".-")
-    if not core:
-        return token
-    placeholder = _variable_token(core)
-    return placeholder + token[len(core) :] if placeholder else token
-
-
-#: masking reads at most this much of a text: a template is a line's shape, not its payload,
-#: and a bound keeps any pattern's worst case small (templates elsewhere read 2,000 characters)
-MASK_LIMIT = 4_000
 
 
 def strip_ansi(text: str) -> str:
@@ -323,35 +262,57 @@ def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
 
 
-def mask(text: str, values: tuple[str, ...] = ()) -> str:
-    """The line's template, masked the way log-template miners do (Drain): ids, numbers, hex,
-    UUIDs, IPs, e-mail addresses, times, paths, and any token mixing letters and digits become
-    placeholders; words stay words. `values` are ids the entry itself carries (its
-    connection_id, user_id, trace): wherever one appears in its own text it is an `<ID>`,
-    whatever its shape.
+def mask(text: str) -> str:
+    """The line's template: variable tokens (ids, numbers, hex, UUIDs, IPs, times, paths) masked.
 
     Matching and grouping run on templates, so a million lines become a few thousand strings.
-    Linear in the text: one token pass instead of patterns that re-scan long runs.
     """
-    out = strip_ansi(text[:MASK_LIMIT]).strip()
-    for value in sorted({v for v in values if len(v) >= 4}, key=len, reverse=True):
-        out = out.replace(value, "<ID>")
+    out = strip_ansi(text).strip()
     for pattern, token in _MASKS:
         out = pattern.sub(token, out)
-    out = _TOKEN.sub(_mask_token, out)
     return " ".join(out.split())
 
 
 # --- the same on polars columns ------------------------------------------------------------------
-# The id patterns have twins for polars' regex engine, which has no look-around;
-# tests/test_logs_fast.py holds them equal on real and generated lines.
+# Each pattern below is the twin of one above for polars' regex engine, which has no look-around;
+# tests/test_logs_fast.py holds the twins equal on real and generated lines.
 
 #: characters on which Python's and polars' `\w`, `\s` or `\b` disagree (marks, other numbers,
-#: connector punctuation, joiners, the C0 separators Python counts as space): text holding any
-#: has its ids read in Python
+#: connector punctuation, joiners, the C0 separators Python counts as space), and the two
+#: private-use characters `mask_expr` borrows as markers: text holding any goes through `mask`
 ENGINE_SENSITIVE = (
-    r"[\p{M}\p{No}[\p{Pc}--_][\p{Alphabetic}--\p{L}--\p{Nl}]\x{200C}\x{200D}\x1c-\x1f]"
+    r"[\p{M}\p{No}[\p{Pc}--_][\p{Alphabetic}--\p{L}--\p{Nl}]\x{200C}\x{200D}\x1c-\x1f"
+    r"\x{E000}\x{E001}]"
 )
+_ANSI_RUST = r"\x1b\[[0-9;?]*[ -/]*[@-~]"
+_MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"
+_HEX_RUST = (
+    r"(?:0x)?(?:[0-9a-fA-F]*\d[0-9a-fA-F]*[a-fA-F]|[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\d)[0-9a-fA-F]*"
+)
+_MASKS_RUST: tuple[tuple[str, str], ...] = (
+    # (?!<)[^...]+ is [^...<][^...]*
+    (
+        r"""\b(\w*(?:_id|Id|ID))(["']?\s*[=:]\s*["']?)[^\s"',;)}\]<][^\s"',;)}\]]*""",
+        "${1}${2}<ID>",
+    ),
+    *((pattern.pattern, token) for pattern, token in _MASKS[1:7]),
+    # `\b...\b(?<=\w{8})` is a whole hex word of 8 characters or more: mark those words, mask
+    # the marked ones holding a digit and a letter, drop the marks left
+    (r"\b(?:0x[0-9a-fA-F]{6,}|[0-9a-fA-F]{8,})\b", f"{_MARK_OPEN}${{0}}{_MARK_CLOSE}"),
+    (f"{_MARK_OPEN}{_HEX_RUST}{_MARK_CLOSE}", "<HEX>"),
+    (f"[{_MARK_OPEN}{_MARK_CLOSE}]", ""),
+    (_MASKS[9][0].pattern, "<ID>"),
+    # (?<![\w<])X is (^|[^\w<])X, keeping the character: a number never follows a match
+    (r"(^|[^\w<])[-+]?\d+(?:\.\d+)?(?:ms|s|us)?\b", "${1}<NUM>"),
+)
+
+
+def mask_expr(text: pl.Expr) -> pl.Expr:
+    """`mask` as a column expression, for text without `ENGINE_SENSITIVE` characters."""
+    out = text.str.replace_all(_ANSI_RUST, "").str.strip_chars()
+    for pattern, token in _MASKS_RUST:
+        out = out.str.replace_all(pattern, token)
+    return out.str.replace_all(r"\s{2,}|[^\S ]", " ").str.strip_chars()
 
 
 def polars_id_patterns(patterns: IdPatterns) -> dict[str, tuple[str, ...]] | None:

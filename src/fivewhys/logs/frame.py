@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from fivewhys.ids import mask
+from fivewhys.ids import ENGINE_SENSITIVE, mask, mask_expr
 
 UTC_US = pl.Datetime("us", "UTC")
 
@@ -53,30 +53,27 @@ def empty_logframe() -> pl.DataFrame:
 
 
 def fill_templates(frame: pl.DataFrame) -> pl.DataFrame:
-    """`frame` with every template: `mask(message[:2000], own ids)` where a reader left it null.
+    """`frame` with every template: `mask(message[:2000])` where a reader left it null.
 
-    The readers leave templates to this, for the few lines a failure can cite: masking every
-    distinct message of a million lines costs as much as a third of reading them. Each distinct
-    (message, connection_id, user_id, trace) is masked once, so an id the entry carries is
-    masked wherever it appears in its own text, whatever its shape.
+    The vectorized reader leaves templates to this, for the few lines a failure can cite:
+    masking every distinct message of a million lines costs as much as a third of reading them.
     """
     missing = frame.get_column("template").is_null()
     if not missing.any():
         return frame
-    keys = ("_text", "connection_id", "user_id", "trace")
-    texts = (
-        frame.filter(missing)
-        .select(pl.col("message").str.slice(0, 2000).alias("_text"), *keys[1:])
-        .unique(maintain_order=True)
-    )
-    rows = texts.iter_rows()
-    masked = texts.with_columns(
-        _masked=pl.Series(
-            [mask(text or "", tuple(v for v in ids if v)) for text, *ids in rows],
-            dtype=pl.String,
-        )
+    texts = frame.filter(missing).select(_text=pl.col("message").str.slice(0, 2000)).unique()
+    sensitive = texts.get_column("_text").str.contains(ENGINE_SENSITIVE)
+    masked = pl.concat(
+        [
+            texts.filter(~sensitive).with_columns(_masked=mask_expr(pl.col("_text"))),
+            texts.filter(sensitive).with_columns(
+                _masked=pl.Series(
+                    [mask(t) for t in texts.filter(sensitive).get_column("_text")], dtype=pl.String
+                )
+            ),
+        ]
     )
     filled = frame.with_columns(_text=pl.col("message").str.slice(0, 2000)).join(
-        masked, on=list(keys), how="left", maintain_order="left", nulls_equal=True
+        masked, on="_text", how="left", maintain_order="left"
     )
     return filled.with_columns(template=pl.coalesce("template", "_masked")).drop("_text", "_masked")
