@@ -10,6 +10,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from test_templates import DISTINCT, SAME_FAULT, WORDS
 
 from fivewhys.ids import (
     DEFAULT_PATTERNS,
@@ -245,6 +246,11 @@ TRICKY = [
     "1-2 x-1 -1 <NUM>5 5s2 1.5.6 v2 a1b2c3d4e5",
     "  spaced\t\tout \n lines  ",
     "\x1b[31mred\x1b[0m 42",
+    "utf-8 ISO-8859-1 x86_64 e2e-tests gpt-4o 1st 0xff 0x 12ms HTTP/2 http/1.1 exit(3) code=1011",
+    "a@b a@b.c [::1] ::1 fe80:: std::io a::b 1:2:3:4:5:6:7:8 [fe80::1%eth0]:80 status: '404'",
+    'GET  /x 500 WebSocket /ws" 403 received 1000 closed=4001 -1.5.6 +2 --3 <ID>x1 eyJ-eyJ.a.b',
+    *(line for pair in (*SAME_FAULT, *DISTINCT) for line in pair),
+    *WORDS,
 ]
 
 

@@ -49,7 +49,7 @@ def test_500_run_counts_and_messages(path: Path) -> None:
     ] * 7 + [("error", "setup", 403)] * 3
     assert results.failures[0].message == HANDSHAKE.format(500)
     assert results.failures[0].signature == (
-        "websockets.exceptions.InvalidStatus: server rejected WebSocket connection: HTTP <NUM>"
+        "websockets.exceptions.InvalidStatus: server rejected WebSocket connection: HTTP 500"
     )
     assert results.failures[-1].message == SETUP_403
 

@@ -9,6 +9,7 @@ for polars' regex engine (which has no look-around) sit at the end, next to what
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
@@ -228,33 +229,100 @@ _USER_AGENT = re.compile(
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
-_MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
+# Masking, as log-template miners do it (Drain: a token holding a digit is a variable), in one
+# list of substitutions that Python's `re` and polars' regex engine both run (the polars forms are
+# derived below). Every pattern is linear in Python too: each repetition is followed by something
+# it cannot match, and scans that could restart inside a run start only where the run starts
+# (a look-behind here, a kept character in polars). Tokens are classified whole: runs of
+# `[A-Za-z0-9_-]` are bracketed by private-use markers, then a run that mixes letters and digits
+# (`conn_8e2091c99d64`, `ws_staging-_1757362867_61a02cfa`, `qa-bot-17`, ULIDs, nanoids, pod
+# names) becomes `<ID>`, unless it reads as a word with a version or size (`sha256`, `oauth2`,
+# `IPv4`, `e2e`, `k8s`, `utf-8`, `12ms`).
+#: private-use markers: a token's start and end, a word kept, a number kept literal, a long hex run
+_RUN_OPEN, _RUN_CLOSE, _WORD, _KEEP, _LONG = "\ue000", "\ue001", "\ue002", "\ue003", "\ue004"
+_IPV6_GROUP = r"[0-9a-fA-F]{1,4}"
+_IPV6 = (
+    rf"(?:{_IPV6_GROUP}(?::{_IPV6_GROUP}){{7}}"
+    rf"|{_IPV6_GROUP}(?::{_IPV6_GROUP}){{0,6}}::(?:{_IPV6_GROUP}(?::{_IPV6_GROUP}){{0,6}})?"
+    rf"|::{_IPV6_GROUP}(?::{_IPV6_GROUP}){{0,6}})"
+)
+#: what precedes a number that is kept: an HTTP status or a WebSocket close code means a fault
+_STATUS_CONTEXT = (
+    r"\b((?:HTTP/\d(?:\.\d)?\"?|HTTP|[Ss]tatus(?:_?[Cc]ode)?|[Cc]ode|[Cc]losed?|received|sent)"
+    r"[\"']?[ =:]{1,3}[\"']?)(\d{3,4})\b"
+)
+_REQUEST_LINE = r"\b((?:GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|WebSocket) \S+ )(\d{3})\b"
+_EXIT_CONTEXT = r"\b((?:[Ee]xit(?:ed)?(?: with)?(?: code| status)?)[( =:]{1,3})(\d{1,3})\b"
+#: a run that stays a word although it holds digits: letters with a short number in or after
+#: them (`sha256`, `IPv4`, `e2e`, `12ms`, then masked as a number), or an encoding (`utf-8`)
+_WORDLIKE = rf"{_RUN_OPEN}([A-Za-z]{{0,12}}[0-9]{{1,3}}[A-Za-z]{{0,3}}){_RUN_CLOSE}"
+_ENCODING_LIKE = rf"{_RUN_OPEN}([A-Za-z]{{2,5}})-([0-9]{{1,3}}){_RUN_CLOSE}"
+_RUN = "[A-Za-z0-9_-]"
+
+#: (pattern, replacement, look-behind class): with a class, the pattern applies only where the
+#: text before it is not that class (`(?<!...)` in Python, a kept character in polars)
+_MASK_STEPS: tuple[tuple[str, str, str | None], ...] = (
     # the value of any *_id / *Id field is variable by definition
     (
-        re.compile(r"""\b(\w*(?:_id|Id|ID))(["']?\s*[=:]\s*["']?)(?!<)[^\s"',;)}\]]+"""),
+        r"""\b(\w*(?:_id|Id|ID))(["']?\s*[=:]\s*["']?)[^\s"',;)}\]<][^\s"',;)}\]]*""",
         r"\1\2<ID>",
+        None,
     ),
-    (re.compile(r"\beyJ[\w-]*\.[\w-]+\.[\w-]*"), "<JWT>"),
+    (r"eyJ[\w-]*\.[\w-]+\.[\w-]*", "<JWT>", r"[\w-]"),
     (
-        re.compile(
-            r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?: ?(?:Z|[+-]\d{2}:?\d{2}))?\b"
-        ),
+        r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?: ?(?:Z|[+-]\d{2}:?\d{2}))?\b",
         "<TS>",
+        None,
     ),
-    (re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+"), "<URL>"),
+    (r"[a-z][a-z0-9+.-]*://[^\s'\"<>]+", "<URL>", r"[\w+.-]"),
+    (r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+", "<EMAIL>", r"[A-Za-z0-9._%+-]"),
     (
-        re.compile(
-            r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
-        ),
+        r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b",
         "<UUID>",
+        None,
     ),
-    (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b"), "<IP>"),
-    (re.compile(r"(?:/[\w.@-]+){2,}\.py\b|(?:/[\w.@-]+){3,}"), "<PATH>"),
-    (re.compile(r"\b(?:0x)?[0-9a-fA-F]*\d[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\b(?<=\w{8})"), "<HEX>"),
-    (re.compile(r"\b(?:0x)?[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\d[0-9a-fA-F]*\b(?<=\w{8})"), "<HEX>"),
-    (re.compile(r"\b[A-Za-z]+_[A-Za-z0-9_]*\d[A-Za-z0-9_]*\b"), "<ID>"),
-    (re.compile(r"(?<![\w<])[-+]?\d+(?:\.\d+)?(?:ms|s|us)?\b"), "<NUM>"),
+    (r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b", "<IP>", None),
+    (rf"(?:\[{_IPV6}(?:%[A-Za-z0-9]+)?\](?::\d+)?|{_IPV6})", "<IP>", r"[\w:.\[]"),
+    (r"(?:/[\w.@-]+){2,}\.py\b|(?:/[\w.@-]+){3,}", "<PATH>", None),
+    # tokens, classified whole
+    (rf"{_RUN}+", rf"{_RUN_OPEN}\g<0>{_RUN_CLOSE}", None),
+    (rf"{_RUN_OPEN}0x[0-9a-fA-F]+{_RUN_CLOSE}", "<HEX>", None),
+    (rf"{_RUN_OPEN}([0-9a-fA-F]{{8,}}){_RUN_CLOSE}", rf"{_RUN_OPEN}{_LONG}\1{_RUN_CLOSE}", None),
+    (
+        rf"{_RUN_OPEN}{_LONG}(?:[0-9]+[a-fA-F]|[a-fA-F]+[0-9])[0-9a-fA-F]*{_RUN_CLOSE}",
+        "<HEX>",
+        None,
+    ),
+    (rf"{_RUN_OPEN}{_LONG}[a-fA-F]{{16,}}{_RUN_CLOSE}", "<HEX>", None),
+    (_WORDLIKE, rf"{_WORD}\1{_RUN_CLOSE}", None),
+    (_ENCODING_LIKE, rf"{_WORD}\1-{_KEEP}\2{_RUN_CLOSE}", None),
+    (
+        rf"{_RUN_OPEN}(?:[0-9_-]*[A-Za-z][A-Za-z_-]*[0-9]|[A-Za-z_-]*[0-9][0-9_-]*[A-Za-z])"
+        rf"{_RUN}*{_RUN_CLOSE}",
+        "<ID>",
+        None,
+    ),
+    (f"[{_RUN_OPEN}{_RUN_CLOSE}{_WORD}{_LONG}]", "", None),
+    # numbers, but an HTTP status or a close code where the line says it is one stays literal
+    (_STATUS_CONTEXT, rf"\1{_KEEP}\2", None),
+    (_REQUEST_LINE, rf"\1{_KEEP}\2", None),
+    (_EXIT_CONTEXT, rf"\1{_KEEP}\2", None),
+    (r"\b(HTTP/)(\d(?:\.\d)?)\b", rf"\1{_KEEP}\2", None),
+    (r"[-+]?\d+(?:\.\d+)*(?:ms|s|us)?\b", "<NUM>", rf"[\w<.{_KEEP}]"),
+    (_KEEP, "", None),
 )
+
+
+def _python_pattern(pattern: str, behind: str | None) -> re.Pattern[str]:
+    return re.compile(pattern if behind is None else f"(?<!{behind})(?:{pattern})")
+
+
+_MASKS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (_python_pattern(pattern, behind), token) for pattern, token, behind in _MASK_STEPS
+)
+
+#: id values shorter than this are left to the patterns (a user id `42` is a number anyway)
+MIN_ID_VALUE = 4
 
 
 def strip_ansi(text: str) -> str:
@@ -262,53 +330,61 @@ def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
 
 
-def mask(text: str) -> str:
+def mask_ids(text: str, ids: Iterable[str | None]) -> str:
+    """`text` with each id value the entry carries (its fields, labels, trace) replaced by `<ID>`.
+
+    A value is replaced wherever it appears, whatever its shape: `alice-smith` as a user id is a
+    variable of that line even though no pattern would call it one.
+    """
+    for value in ids:
+        if value and len(value) >= MIN_ID_VALUE and value.lower() not in NULLISH_IDS:
+            text = text.replace(value, "<ID>")
+    return text
+
+
+def mask(text: str, ids: Iterable[str | None] = ()) -> str:
     """The line's template: variable tokens (ids, numbers, hex, UUIDs, IPs, times, paths) masked.
 
     Matching and grouping run on templates, so a million lines become a few thousand strings.
+    `ids` are the values of the ids the entry carries, masked wherever they appear.
     """
-    out = strip_ansi(text).strip()
+    out = strip_ansi(mask_ids(text, ids)).strip()
     for pattern, token in _MASKS:
         out = pattern.sub(token, out)
     return " ".join(out.split())
 
 
 # --- the same on polars columns ------------------------------------------------------------------
-# Each pattern below is the twin of one above for polars' regex engine, which has no look-around;
-# tests/test_logs_fast.py holds the twins equal on real and generated lines.
+# The steps above, rewritten for polars' regex engine, which has no look-around;
+# tests/test_logs_fast.py holds the two equal on real and generated lines.
 
 #: characters on which Python's and polars' `\w`, `\s` or `\b` disagree (marks, other numbers,
-#: connector punctuation, joiners, the C0 separators Python counts as space), and the two
-#: private-use characters `mask_expr` borrows as markers: text holding any goes through `mask`
+#: connector punctuation, joiners, the C0 separators Python counts as space), and the
+#: private-use characters masking borrows as markers: text holding any goes through `mask`
 ENGINE_SENSITIVE = (
     r"[\p{M}\p{No}[\p{Pc}--_][\p{Alphabetic}--\p{L}--\p{Nl}]\x{200C}\x{200D}\x1c-\x1f"
-    r"\x{E000}\x{E001}]"
+    r"\x{E000}-\x{E004}]"
 )
 _ANSI_RUST = r"\x1b\[[0-9;?]*[ -/]*[@-~]"
-_MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"
-_HEX_RUST = (
-    r"(?:0x)?(?:[0-9a-fA-F]*\d[0-9a-fA-F]*[a-fA-F]|[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\d)[0-9a-fA-F]*"
-)
-_MASKS_RUST: tuple[tuple[str, str], ...] = (
-    # (?!<)[^...]+ is [^...<][^...]*
-    (
-        r"""\b(\w*(?:_id|Id|ID))(["']?\s*[=:]\s*["']?)[^\s"',;)}\]<][^\s"',;)}\]]*""",
-        "${1}${2}<ID>",
-    ),
-    *((pattern.pattern, token) for pattern, token in _MASKS[1:7]),
-    # `\b...\b(?<=\w{8})` is a whole hex word of 8 characters or more: mark those words, mask
-    # the marked ones holding a digit and a letter, drop the marks left
-    (r"\b(?:0x[0-9a-fA-F]{6,}|[0-9a-fA-F]{8,})\b", f"{_MARK_OPEN}${{0}}{_MARK_CLOSE}"),
-    (f"{_MARK_OPEN}{_HEX_RUST}{_MARK_CLOSE}", "<HEX>"),
-    (f"[{_MARK_OPEN}{_MARK_CLOSE}]", ""),
-    (_MASKS[9][0].pattern, "<ID>"),
-    # (?<![\w<])X is (^|[^\w<])X, keeping the character: a number never follows a match
-    (r"(^|[^\w<])[-+]?\d+(?:\.\d+)?(?:ms|s|us)?\b", "${1}<NUM>"),
-)
+
+
+def _rust_step(pattern: str, token: str, behind: str | None) -> tuple[str, str]:
+    """One `_MASK_STEPS` entry for polars: `(?<!C)X` becomes `(^|[^C])X`, keeping that character.
+
+    A character outside C is never part of a match, so consuming it loses no match.
+    """
+    replacement = re.sub(r"\\g<(\d+)>|\\(\d)", lambda m: f"${{{m.group(1) or m.group(2)}}}", token)
+    if behind is None:
+        return pattern, replacement
+    assert "$" not in replacement, "a look-behind step's replacement uses no group"
+    return f"(^|[^{behind[1:-1]}])(?:{pattern})", f"${{1}}{replacement}"
+
+
+_MASKS_RUST: tuple[tuple[str, str], ...] = tuple(_rust_step(*step) for step in _MASK_STEPS)
 
 
 def mask_expr(text: pl.Expr) -> pl.Expr:
-    """`mask` as a column expression, for text without `ENGINE_SENSITIVE` characters."""
+    """`mask` (ids masked before) as a column expression, for text without `ENGINE_SENSITIVE`."""
     out = text.str.replace_all(_ANSI_RUST, "").str.strip_chars()
     for pattern, token in _MASKS_RUST:
         out = out.str.replace_all(pattern, token)

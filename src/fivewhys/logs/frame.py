@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from fivewhys.ids import ENGINE_SENSITIVE, mask, mask_expr
+from fivewhys.ids import ENGINE_SENSITIVE, mask, mask_expr, mask_ids
 
 UTC_US = pl.Datetime("us", "UTC")
 
@@ -52,8 +52,12 @@ def empty_logframe() -> pl.DataFrame:
     return pl.DataFrame(schema=LOGFRAME_SCHEMA)
 
 
+#: the id columns whose values are masked wherever they appear in the entry's own message
+TEMPLATE_ID_COLUMNS = ("connection_id", "user_id", "trace")
+
+
 def fill_templates(frame: pl.DataFrame) -> pl.DataFrame:
-    """`frame` with every template: `mask(message[:2000])` where a reader left it null.
+    """`frame` with every template: `mask(message[:2000], its ids)` where a reader left it null.
 
     The vectorized reader leaves templates to this, for the few lines a failure can cite:
     masking every distinct message of a million lines costs as much as a third of reading them.
@@ -61,7 +65,8 @@ def fill_templates(frame: pl.DataFrame) -> pl.DataFrame:
     missing = frame.get_column("template").is_null()
     if not missing.any():
         return frame
-    texts = frame.filter(missing).select(_text=pl.col("message").str.slice(0, 2000)).unique()
+    frame = frame.with_columns(_text=_id_masked(frame))
+    texts = frame.filter(missing).select("_text").unique()
     sensitive = texts.get_column("_text").str.contains(ENGINE_SENSITIVE)
     masked = pl.concat(
         [
@@ -73,7 +78,18 @@ def fill_templates(frame: pl.DataFrame) -> pl.DataFrame:
             ),
         ]
     )
-    filled = frame.with_columns(_text=pl.col("message").str.slice(0, 2000)).join(
-        masked, on="_text", how="left", maintain_order="left"
-    )
+    filled = frame.join(masked, on="_text", how="left", maintain_order="left")
     return filled.with_columns(template=pl.coalesce("template", "_masked")).drop("_text", "_masked")
+
+
+def _id_masked(frame: pl.DataFrame) -> pl.Series:
+    """Each row's `message[:2000]` with the values of its `TEMPLATE_ID_COLUMNS` masked.
+
+    In Python: polars replaces a literal per row only with a pattern of one fixed length.
+    """
+    texts = frame.get_column("message").str.slice(0, 2000).to_list()
+    ids = zip(*(frame.get_column(name).to_list() for name in TEMPLATE_ID_COLUMNS), strict=True)
+    return pl.Series(
+        [mask_ids(t, row) if t and any(row) else t for t, row in zip(texts, ids, strict=True)],
+        dtype=pl.String,
+    )
