@@ -1,15 +1,19 @@
 """Run the benchmark and print its table: `python -m bench.run` (or `make bench`).
 
 For one generated scenario (default: 1,000,000 entries, 1,000 failures over 5,000 tests) it runs,
-interleaved, each a separate process so its peak RSS is its own, the median of `--runs`:
+interleaved, each a separate process, the median of `--runs`:
 
 1. the floor: polars scanning the NDJSON for the fields the analysis reads (`bench.floor`);
 2. `fivewhys analyze` end to end, NDJSON in, JSON and Markdown out (`bench.analyze`);
 3. the same from a Parquet bundle of the same entries;
 4. the naive baseline (`bench.naive`);
+5. the peer: DuckDB's `read_ndjson` and the bare keyed and time-only join (`bench.peer`);
 
-then the ratios, the attribution accuracy against the scenario's truth, and rows scaling the
-entries (100k, 1M) and the failures (100, 1,000, 10,000). Generated data lives in `bench/out/`.
+each started from a small launcher (`bench.launch`) so its peak RSS is its own. Before them, the
+two small runs a user makes most (`fivewhys --help`, the bundled example's report); after them,
+the ratios, the report sizes, the attribution accuracy against the scenario's truth, and rows
+scaling the entries (100k, 1M) and the failures (100, 1,000, 10,000). Generated data lives in
+`bench/out/`.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +36,7 @@ from bench.generate import HOST, PROJECT, SERVICE, T0_US, Scenario, ScenarioFile
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
+PEER = "peer: DuckDB bare join"
 #: the fields a report shows, for the "minimal floor" reference row
 MINIMAL_SCHEMA: dict[str, Any] = {
     **dict.fromkeys(
@@ -69,17 +73,20 @@ class Measure:
 
 
 def run_once(measure: Measure) -> None:
-    """One run in a child process: its wall time and, from wait4, its own peak RSS."""
-    start = time.perf_counter()
-    child = subprocess.Popen(measure.command, cwd=ROOT, stdout=subprocess.DEVNULL)
-    _pid, status, usage = os.wait4(child.pid, 0)
-    elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(
-            f"failed ({os.waitstatus_to_exitcode(status)}): {' '.join(measure.command)}"
-        )
-    measure.seconds.append(elapsed)
-    measure.rss_mib.append(usage.ru_maxrss / 1024)
+    """One run through the small launcher (`bench.launch`): its wall time and its own peak RSS
+    (a child forked from this process would report this process's high-water mark)."""
+    launched = subprocess.run(
+        [PYTHON, "-m", "bench.launch", *measure.command],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    outcome = json.loads(launched.stdout)
+    if outcome["exit"] != 0:
+        raise SystemExit(f"failed ({outcome['exit']}): {' '.join(measure.command)}")
+    measure.seconds.append(outcome["seconds"])
+    measure.rss_mib.append(outcome["rss_kib"] / 1024)
 
 
 def schema_json(schema: dict[str, pl.DataType]) -> dict[str, Any]:
@@ -147,6 +154,69 @@ def cited(report: dict[str, Any]) -> dict[str, str | None]:
     }
 
 
+def write_failures(files: ScenarioFiles, path: Path) -> Path:
+    """The failures' windows and ids for the peer, from fivewhys' own reader (not timed)."""
+    from fivewhys.config import Settings
+    from fivewhys.correlate import failure_window
+    from fivewhys.results import read_results
+
+    settings = Settings()
+    failures = read_results([files.results]).failures
+    rows = []
+    for index, failure in enumerate(failures):
+        window = failure_window(failure, settings.window)
+        rows.append(
+            {
+                "idx": index,
+                "start": window.start.isoformat(),
+                "end": window.end.isoformat(),
+                "connection_ids": list(failure.ids.connection_ids),
+                "user_ids": list(failure.ids.user_ids),
+                "traces": list(failure.ids.traces),
+            }
+        )
+    path.write_text(json.dumps(rows), encoding="utf-8")
+    return path
+
+
+#: the small jobs a user runs most: they should feel instant
+EXAMPLE = ("examples/results/report-log.jsonl", "--logs", "examples/logs/gcloud-read.json")
+
+
+def small_measures(out: Path) -> list[Measure]:
+    """`fivewhys --help` and the bundled example's report, as a user runs them."""
+    cli = str(Path(PYTHON).parent / "fivewhys")
+    report = str(out / "example-rca.md")
+    return [
+        Measure("fivewhys --help", [cli, "--help"]),
+        Measure("example report (analyze -o rca.md)", [cli, "analyze", *EXAMPLE, "-o", report]),
+    ]
+
+
+def small_table(found: list[Measure]) -> str:
+    targets = {"fivewhys --help": 0.2, "example report (analyze -o rca.md)": 0.5}
+    lines = [
+        "| small run | wall (s) | target (s) | peak RSS (MiB) |",
+        "|---|---:|---:|---:|",
+    ]
+    for measure in found:
+        target = targets[measure.label]
+        verdict = "met" if measure.time <= target else "missed"
+        lines.append(
+            f"| {measure.label} | {measure.time:.2f} | ≤ {target} ({verdict}) | {measure.rss:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def report_sizes(reports: dict[str, Path], failures: int) -> str:
+    """How big the reports of one analysis are (they should scale with causes, not failures)."""
+    parts = []
+    for name in ("rca.json", "rca.md"):
+        size = (reports["ndjson"] / name).stat().st_size
+        parts.append(f"{name} {size / 1e6:.1f} MB ({size / failures / 1e3:.1f} kB per failure)")
+    return "report sizes: " + ", ".join(parts)
+
+
 @dataclass
 class Row:
     scenario: Scenario
@@ -177,9 +247,11 @@ def measures(
         return found, reports
     bundle = str(write_bundle(files, scenario))
     naive = out / "naive.json"
+    peer_input = write_failures(files, out / "failures.json")
     found += [
         analyze("analyze Parquet", bundle, reports["parquet"]),
         Measure("naive", [PYTHON, "-m", "bench.naive", results, logs, str(naive)]),
+        Measure(PEER, [PYTHON, "-m", "bench.peer", logs, str(peer_input)]),
         Measure("floor (report fields only)", [*found[0].command[:-1], str(schemas["minimal"])]),
     ]
     reports["naive"] = naive
@@ -213,9 +285,18 @@ def main() -> None:
     parser.add_argument("--scaling-runs", type=int, default=1, help="runs per scaling row")
     parser.add_argument("--no-scaling", action="store_true", help="skip the scaling rows")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--small-only", action="store_true", help="only the small-run rows")
     args = parser.parse_args()
     scenario = Scenario(args.entries, args.failures, args.tests, args.seed)
     print(f"machine: {machine()}", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    small = small_measures(args.out)
+    for _ in range(max(5, args.runs)):
+        for measure in small:
+            run_once(measure)
+    print(small_table(small), flush=True)
+    if args.small_only:
+        return
 
     files = ensure(scenario, args.out)
     out = files.directory
@@ -231,6 +312,7 @@ def main() -> None:
         "naive": json.loads(reports["naive"].read_text()),
     }
     print(table(scenario, found, attributions, truth), flush=True)
+    print(report_sizes(reports, scenario.failures), flush=True)
 
     if not args.no_scaling:
         rows = []
@@ -288,6 +370,8 @@ def table(
         f"Parquet/floor {parquet.time / floor.time:.2f} (target ≤ 0.5), "
         f"naive/NDJSON {naive.time / ndjson.time:.1f} (target ≥ 10), "
         f"RSS NDJSON/floor {ndjson.rss / floor.rss:.2f} (target ≤ 1.5)",
+        f"peer: NDJSON/DuckDB bare join {ndjson.time / by_label[PEER].time:.2f}, "
+        f"Parquet/DuckDB bare join {parquet.time / by_label[PEER].time:.2f} (target ≤ 1)",
     ]
     return "\n".join(lines)
 
