@@ -100,11 +100,13 @@ def describe(history: CauseHistory) -> str:
 def with_history(report: Report, directory: Path) -> Report:
     """The report with each cause's history from the runs kept in `directory` (text read back
     from those files is cleaned like the rest of the report)."""
-    histories = classify(report, directory)
+    problems: list[str] = []
+    histories = classify(report, directory, problems)
     causes = tuple(
         cause.model_copy(update={"history": clean_text(describe(histories[cause.id]))})
         if cause.id in histories
         else cause
         for cause in report.causes
     )
-    return report.model_copy(update={"causes": causes})
+    warnings = (*report.warnings, *(clean_text(problem) for problem in problems))
+    return report.model_copy(update={"causes": causes, "warnings": warnings})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
 
@@ -59,6 +61,24 @@ class FivewhysError(Exception):
 
 class InputError(FivewhysError):
     """A results or log file could not be read or understood."""
+
+
+#: what a reader's own code may raise on values no reader check foresaw (a NaN time, a year
+#: past 9999, nesting past the recursion limit, an integer past the digit limit)
+UNFORESEEN = (ValueError, OverflowError, RecursionError, TypeError, KeyError, IndexError)
+
+
+@contextmanager
+def read_as_input(path: str | Path) -> Iterator[None]:
+    """Any unforeseen reader exception in this block becomes the one-line InputError naming
+    `path`: bad input never ends in a traceback, whatever a reader missed."""
+    try:
+        yield
+    except FivewhysError:
+        raise
+    except UNFORESEEN as exc:
+        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise InputError(f"cannot be read: {detail}", path) from None
 
 
 class RuleError(FivewhysError):

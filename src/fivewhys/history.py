@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fivewhys.artifacts import write_text
-from fivewhys.errors import InputError
 from fivewhys.model import Cause, Report
 
 Status = Literal["new", "recurring", "regression"]
@@ -62,46 +61,81 @@ def _parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def _earlier_runs(directory: Path, before: datetime) -> Iterator[dict[str, Any]]:
+#: what a hand-edited, truncated or foreign history file can raise while it is read
+_BAD_HISTORY = (
+    OSError,
+    UnicodeDecodeError,
+    json.JSONDecodeError,
+    KeyError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    RecursionError,
+)
+
+
+def _earlier_runs(
+    directory: Path, before: datetime, warnings: list[str]
+) -> Iterator[tuple[datetime, list[dict[str, Any]]]]:
+    """(run time, causes) of each stored run before `before`; a file that cannot be read is
+    skipped with a warning: one broken run must not cost the report its history."""
     runs = directory / "runs"
     if not runs.is_dir():
         return
     for path in sorted(runs.glob("*.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"cannot read history: {exc}", path) from None
-        times = [_parse_time(f["started_at"]) for f in data.get("failures", []) if f["started_at"]]
+            times = [_parse_time(f["started_at"]) for f in data["failures"] if f["started_at"]]
+            causes = [dict(c) for c in data.get("causes", [])]
+            if any(not isinstance(c.get("rule_id"), str) for c in causes):
+                raise ValueError("a cause without a rule_id")
+        except _BAD_HISTORY as exc:
+            warnings.append(f"{path}: history run skipped: {_reason(exc)}")
+            continue
         if times and min(times) < before:
-            yield data
+            yield min(times), causes
 
 
-def _fixed(directory: Path) -> dict[str, datetime]:
+def _reason(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+
+
+def _fixed(directory: Path, warnings: list[str]) -> dict[str, datetime]:
     path = directory / "fixed.json"
-    if not path.is_file():
+    if not path.exists():
         return {}
     try:
         marks = json.loads(path.read_text(encoding="utf-8"))
-        return {fp: _parse_time(mark["fixed_at"]) for fp, mark in marks.items()}
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise InputError(f"cannot read fixed causes: {exc}", path) from None
+        fixed = {str(fp): _parse_time(mark["fixed_at"]) for fp, mark in marks.items()}
+        if any(moment.tzinfo is None for moment in fixed.values()):
+            raise ValueError("a fixed_at without a time zone")
+        return fixed
+    except _BAD_HISTORY as exc:
+        warnings.append(f"{path}: fixed causes not read: {_reason(exc)}")
+        return {}
 
 
-def classify(report: Report, directory: Path) -> dict[str, CauseHistory]:
-    """History per cause id of `report`, from the runs stored in `directory` before it."""
+def classify(
+    report: Report, directory: Path, warnings: list[str] | None = None
+) -> dict[str, CauseHistory]:
+    """History per cause id of `report`, from the runs stored in `directory` before it; files
+    that cannot be read are skipped, each with a line in `warnings`."""
+    warnings = [] if warnings is None else warnings
     now = run_time(report)
     if now is None:
         return {}
     seen: dict[str, list[_Seen]] = {}
-    for data in _earlier_runs(directory, now):
-        run_at = min(_parse_time(f["started_at"]) for f in data["failures"] if f["started_at"])
-        for cause in data.get("causes", []):
-            evidence = cause.get("evidence") or []
-            template = evidence[0].get("template", "") if evidence else ""
-            revision = evidence[0].get("revision") if evidence else None
-            fp = fingerprint(cause["rule_id"], template)
-            seen.setdefault(fp, []).append(_Seen(run_at, revision))
-    fixed = _fixed(directory)
+    for run_at, causes in _earlier_runs(directory, now, warnings):
+        for stored in causes:
+            evidence = stored.get("evidence") or []
+            head = evidence[0] if evidence and isinstance(evidence[0], dict) else {}
+            template = str(head.get("template", ""))
+            revision = head.get("revision")
+            fp = fingerprint(stored["rule_id"], template)
+            seen.setdefault(fp, []).append(
+                _Seen(run_at, revision if isinstance(revision, str) else None)
+            )
+    fixed = _fixed(directory, warnings)
     result: dict[str, CauseHistory] = {}
     for cause in report.causes:
         fp = cause_fingerprint(cause)

@@ -181,6 +181,17 @@ OWN_CALL_ERRORS = frozenset(
 )
 
 
+def _url_path(url: str | None) -> str | None:
+    """The path of a URL the client named; None for none, or for one no parser reads (a broken
+    IPv6 host such as `http://[::1/login`: the client's text, not ours to fix)."""
+    if not url:
+        return None
+    try:
+        return urlsplit(url).path or "/"
+    except ValueError:
+        return None
+
+
 def extract_client_event(message: str, details: str = "") -> ClientEvent:
     """What the client saw, from the failure message first and the traceback second."""
     text = f"{message}\n{details}"
@@ -211,7 +222,7 @@ def extract_client_event(message: str, details: str = "") -> ClientEvent:
         close_reason=reason or None,
         close_direction=direction,
         http_status=status,
-        url_path=(urlsplit(url).path or "/") if url else None,
+        url_path=_url_path(url),
         # `TypeError: ... unexpected keyword argument 'timeout'` names a timeout but is the
         # test's own call failing before any network: no timeout was seen
         timeout=exception not in OWN_CALL_ERRORS

@@ -23,7 +23,7 @@ from typing import Any
 import polars as pl
 
 from fivewhys.encoding import sniff
-from fivewhys.errors import InputError
+from fivewhys.errors import InputError, read_as_input
 from fivewhys.ids import DEFAULT_PATTERNS, IdPatterns
 from fivewhys.logs.bundle import BundleMeta, is_parquet, read_bundle
 from fivewhys.logs.entry import (
@@ -104,11 +104,13 @@ def read_log_files(
             if is_parquet(path):
                 # not listed in `files`: a bundle reads back into the very report of its pull,
                 # whose metadata (sources, skips, windows) it carries
-                frame, meta = read_bundle(path)
+                with read_as_input(path):
+                    frame, meta = read_bundle(path)
                 bundles.append((frame, meta))
                 sources.extend(meta.sources)
                 continue
-            batch, shape, encoding = _read_one(path, id_patterns)
+            with read_as_input(path):
+                batch, shape, encoding = _read_one(path, id_patterns)
         except InputError as exc:
             if strict:
                 raise

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
 
+from fivewhys.errors import read_as_input
 from fivewhys.ids import DEFAULT_PATTERNS, IdPatterns
 from fivewhys.model import Failure, RunInterval
 from fivewhys.results.common import FileResults, Kind
@@ -54,7 +55,7 @@ def read_results(
     Raises InputError for a file that cannot be read or is of no known format.
     """
     files = [
-        read_file(Path(path), tz=tz, patterns=patterns, started_at=started_at) for path in paths
+        _read_one(Path(path), tz=tz, patterns=patterns, started_at=started_at) for path in paths
     ]
     failures, merge_notes = _merge(files)
     failures.sort(key=lambda failure: (failure.finished_at, failure.test_id))
@@ -104,3 +105,10 @@ def _merge(files: list[FileResults]) -> tuple[list[Failure], list[str]]:
         for (dropped_from, kept_from), count in dropped.items()
     ]
     return kept, notes
+
+
+def _read_one(
+    path: Path, *, tz: tzinfo | None, patterns: IdPatterns, started_at: datetime | None
+) -> FileResults:
+    with read_as_input(path):
+        return read_file(path, tz=tz, patterns=patterns, started_at=started_at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -95,7 +96,13 @@ def newest_time(text: str, tz: tzinfo | None) -> datetime | None:
 
 
 def utc_from_epoch(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
+    """An epoch as UTC; ValueError (read as bad input) for NaN, infinite or out-of-range times."""
+    if not isinstance(seconds, int | float) or not math.isfinite(seconds):
+        raise ValueError(f"{seconds!r} is not a time")
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"{seconds!r} is not a time between the years 1 and 9999") from None
 
 
 @dataclass(frozen=True)
