@@ -61,6 +61,22 @@ SAME_FAULT = [
         "15:39:59.004 [http-nio-8080-exec-7] ERROR c.e.chat.WsHandler - close 1011 for "
         "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
     ),
+    # Node: V8's TypeError text as pino's err serializer keeps it (pino-std-serializers err)
+    (
+        "connection setup failed for 01J9Z3K8M2QW5T6Y7V8X9A0BCD TypeError: Cannot read "
+        "properties of undefined (reading 'threadId')",
+        "connection setup failed for 01J9Z3M1C7RXW2D9QF4T5H6J8K TypeError: Cannot read "
+        "properties of undefined (reading 'threadId')",
+    ),
+    ("rate limited qa-bot-17", "rate limited qa-bot-203"),
+    ("invite sent to alice+e2e@example.com", "invite sent to bob.smith@corp.example.org"),
+    ("pod chat-backend-7d9f8b6c5-x2x7q not ready", "pod chat-backend-5c8d7f6b9-q9w8e not ready"),
+    # Go net's dial error text: "dial tcp <addr>: connect: connection refused" (net/net.go OpError)
+    (
+        "dial tcp 10.0.0.3:6379: connect: connection refused",
+        "dial tcp 10.8.1.12:6380: connect: connection refused",
+    ),
+    ("dial tcp [2001:db8::1]:8443: i/o timeout", "dial tcp [fd00::a]:443: i/o timeout"),
 ]
 
 #: messages a person keeps apart: words, close codes, HTTP statuses, exit codes stay literal
@@ -74,6 +90,8 @@ DISTINCT = [
     ("signed with sha256", "signed with sha512"),
     ("listening on IPv4", "listening on IPv6"),
     ("decoding utf-8 failed", "decoding utf-16 failed"),
+    ("connection closed by client", "connection closed by server"),
+    ("ws upgrade rejected: invalid signature", "ws upgrade rejected: jwt expired"),
 ]
 
 WORDS = [
