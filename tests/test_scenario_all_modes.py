@@ -93,7 +93,7 @@ def _check_attribution(out: Path) -> None:
         assert len(expected_chain) == 1
         (chain,) = expected_chain
         whys = [w.text for w in cause.whys]
-        assert not chain or not whys[-1].startswith("Possibly deeper"), cause.rule_id
+        assert not chain or not whys[-1].startswith("Is there a deeper cause"), cause.rule_id
         if "config-env-var-missing" in chain:
             revision = cause.evidence[0].revision
             assert any(f"Revision {revision} started without a setting" in w for w in whys)

@@ -1,7 +1,9 @@
 """From rule matches to causes: one cause per (rule, evidence template), each with its five whys.
 
-A why is `evidence` only when a line that matched its selection is cited by insert_id; anything
-the logs do not show is a `hypothesis`. Confidence is built from its parts and documented here:
+A why is `evidence` only when a line that matched its selection is cited by insert_id (or a
+client fact); otherwise it is what the rule marks it: a `mechanism` or an open `question` (an
+unmarked one is a `hypothesis`, which `rules validate` warns about). Confidence is built from
+its parts and documented here:
 
     key weight (connection_id 1.0, trace 0.9, user_id 0.75, time 0.35) of the weakest line
     x (0.6 + 0.4 x text score) x rule specificity (0.7 + 0.1 per client field, at most 1)
@@ -22,9 +24,9 @@ but an ERROR line on the failing connection or trace just before the failure) is
 0.8, trace 0.72). Causes are numbered named first, then generic, then tentative.
 
 Deeper rules (`caused_by`) add whys, not confidence: when the
-logs confirm one, its whys replace the hypotheses of the rule above it (whose whys are kept up
-to the last one that cites a selection); when they confirm none, the chain ends with one
-hypothesis naming the deeper rules to check.
+logs confirm one, its whys replace the open questions of the rule above it (whose whys are kept
+up to the last one that cites a selection); when they confirm none, the chain ends with one
+open question naming the deeper rules to check.
 
 A cause's whys also quote the test's own captured output where it answers the cited lines (the
 credential it signed with beside an auth refusal, the URL it called): evidence that is a client
@@ -399,7 +401,7 @@ def _short(text: str, limit: int = 60) -> str:
 
 def _proven_prefix(rule: Rule) -> int:
     """How many of a rule's whys to keep when a deeper rule continues the chain: up to the last
-    one that cites a selection (the rest are the hypotheses the deeper rule replaces)."""
+    one that cites a selection (the rest are the questions the deeper rule answers)."""
     cited = [index for index, why in enumerate(rule.whys) if why.evidence is not None]
     return cited[-1] + 1 if cited else 1
 
@@ -423,7 +425,12 @@ def _chain_whys(items: list[Explained]) -> list[Why]:
         titles = " or ".join(f"{rule.title} ({rule.id})" for rule in first.chain.unconfirmed)
         whys.append(
             Why(
-                text=f"Possibly deeper: {titles}; no log line shows it, confirm.", kind="hypothesis"
+                text=(
+                    f"Is there a deeper cause: {titles}? No log line of this revision in the "
+                    "window shows one; its own lines (the platform's system log, the app's "
+                    "startup) would."
+                ),
+                kind="question",
             )
         )
     return whys
