@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from fivewhys import json_input
 from fivewhys.errors import InputError
 from fivewhys.model import Cause, Report
 
@@ -67,7 +68,7 @@ def _earlier_runs(directory: Path, before: datetime) -> Iterator[dict[str, Any]]
         return
     for path in sorted(runs.glob("*.json")):
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json_input.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise InputError(f"cannot read history: {exc}", path) from None
         times = [_parse_time(f["started_at"]) for f in data.get("failures", [])]
@@ -80,7 +81,7 @@ def _fixed(directory: Path) -> dict[str, datetime]:
     if not path.is_file():
         return {}
     try:
-        marks = json.loads(path.read_text(encoding="utf-8"))
+        marks = json_input.loads(path.read_text(encoding="utf-8"))
         return {fp: _parse_time(mark["fixed_at"]) for fp, mark in marks.items()}
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InputError(f"cannot read fixed causes: {exc}", path) from None
@@ -142,7 +143,7 @@ def mark_fixed(directory: Path, cause_fingerprint: str, fixed_at: datetime, note
     path = directory / "fixed.json"
     marks: dict[str, Any] = {}
     if path.is_file():
-        marks = json.loads(path.read_text(encoding="utf-8"))
+        marks = json_input.loads(path.read_text(encoding="utf-8"))
     marks[cause_fingerprint] = {"fixed_at": fixed_at.isoformat(), "note": note}
     directory.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(marks, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 
 import polars as pl
 
+from fivewhys import json_input
 from fivewhys.errors import InputError
 from fivewhys.ids import DEFAULT_PATTERNS, IdPatterns
 from fivewhys.logs.bundle import BundleMeta, is_parquet, read_bundle
@@ -209,7 +210,7 @@ def _array(handle: BinaryIO, path: str, batch: LogBatch) -> Iterator[tuple[str, 
     """Elements of a `gcloud logging read --format=json` array, sourced `path#[i]` (1-based)."""
     try:
         data = handle.read()
-        entries = json.loads(data[len(_BOM) :] if data.startswith(_BOM) else data)
+        entries = json_input.loads(data[len(_BOM) :] if data.startswith(_BOM) else data)
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", path) from exc
     except json.JSONDecodeError as exc:
@@ -237,7 +238,7 @@ def _ndjson(handle: BinaryIO, path: str, batch: LogBatch) -> Iterator[tuple[str,
                 first_line = text.lstrip(_BOM)
                 text = first_line
             try:
-                entry = json.loads(text)
+                entry = json_input.loads(text)
             except json.JSONDecodeError as exc:
                 reason = f"{exc.msg}: column {exc.colno}"
                 batch.skip(f"{path}:{lineno}", INVALID_JSON, f"invalid JSON ({reason})")

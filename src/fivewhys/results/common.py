@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
 
+from fivewhys.errors import InputError
 from fivewhys.ids import IdPatterns, extract_client_event, extract_ids, mask, observed_text
 from fivewhys.model import Failure
 
@@ -50,8 +52,29 @@ class CrashLocation(InputRecord):
     message: str = ""
 
 
+#: epochs a results file may hold, 1970 to 3000: a NaN, negative or year-9999 time is damage
+EPOCH_MAX = 32503680000.0
+#: the longest test or run read (116 days); with EPOCH_MAX, every window stays a valid datetime
+SECONDS_MAX = 1e7
+Epoch = Annotated[float, Strict(), Field(ge=0, le=EPOCH_MAX, allow_inf_nan=False)]
+Seconds = Annotated[float, Strict(), Field(ge=0, le=SECONDS_MAX, allow_inf_nan=False)]
+_EARLIEST = datetime.fromtimestamp(0, UTC)
+_LATEST = datetime.fromtimestamp(EPOCH_MAX, UTC)
+
+
 def utc_from_epoch(seconds: float) -> datetime:
+    """For an `Epoch`-validated number (an unchecked one may raise OverflowError)."""
     return datetime.fromtimestamp(seconds, UTC)
+
+
+def in_range(moment: datetime) -> bool:
+    """An aware time between 1970 and 3000, where windows and pads cannot overflow."""
+    return _EARLIEST <= moment <= _LATEST
+
+
+def plausible_seconds(value: float) -> bool:
+    """A duration or run length as a results file may honestly hold one."""
+    return math.isfinite(value) and 0 <= value <= SECONDS_MAX
 
 
 @dataclass(frozen=True)
@@ -82,6 +105,8 @@ def lay_out(
 ) -> Layout:
     """Place tests of known durations, run one after another, within a run of `wall` seconds."""
     total = sum(durations)
+    if total > SECONDS_MAX:
+        raise InputError(f"test durations add up to {total:.0f} s: not the length of a run", name)
     if wall is None:
         slack = 0.0
         note = (
@@ -151,11 +176,25 @@ def recorded_window(properties: dict[str, str], phase: Phase) -> tuple[datetime,
         return None
     try:
         window = (datetime.fromisoformat(start), datetime.fromisoformat(stop))
-    except ValueError:
+        if any(moment.tzinfo is None for moment in window):
+            return None
+        utc = window[0].astimezone(UTC), window[1].astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    if any(moment.tzinfo is None for moment in window):
-        return None
-    return window[0].astimezone(UTC), window[1].astimezone(UTC)
+    return utc if all(in_range(moment) for moment in utc) else None
+
+
+#: longest failure message and details read whole; a 30 MB assertion message is cut, saying so
+MESSAGE_MAX = 64 * 1024
+#: the part of a message's first line its signature (template) is masked from
+SIGNATURE_MAX = 4096
+DETAILS_MAX = 8 * 1024 * 1024
+
+
+def _bounded(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]} [cut by fivewhys: {len(text)} characters, the first {limit} kept]"
 
 
 def make_failure(
@@ -174,6 +213,7 @@ def make_failure(
     patterns: IdPatterns,
 ) -> Failure:
     """A Failure with its ids, client event and signature taken from its own text."""
+    message, details = _bounded(message, MESSAGE_MAX), _bounded(details, DETAILS_MAX)
     first_line = message.splitlines()[0] if message else ""
     return Failure(
         test_id=test_id,
@@ -189,6 +229,6 @@ def make_failure(
         test_line=test_line,
         ids=extract_ids([message, observed_text(details)], properties, patterns),
         event=extract_client_event(message, details),
-        signature=mask(first_line),
+        signature=mask(first_line[:SIGNATURE_MAX]),
         properties=properties,
     )

@@ -6,6 +6,7 @@ import json
 from datetime import tzinfo
 from pathlib import Path
 
+from fivewhys import json_input
 from fivewhys.errors import InputError
 from fivewhys.ids import IdPatterns
 from fivewhys.results.common import NOT_RESULTS, FileResults
@@ -31,7 +32,7 @@ def read_file(path: Path, *, tz: tzinfo | None, patterns: IdPatterns) -> FileRes
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text (byte {exc.start}): {NOT_RESULTS}", path) from None
     try:
-        document = json.loads(text)
+        document = json_input.loads(text)
     except json.JSONDecodeError:
         document = None  # JSON lines, or a broken file: the first line decides
     if (
@@ -48,7 +49,7 @@ def read_file(path: Path, *, tz: tzinfo | None, patterns: IdPatterns) -> FileRes
         )
     first_line = next(line for line in text.splitlines() if line.strip())
     try:
-        first = json.loads(first_line)
+        first = json_input.loads(first_line)
     except json.JSONDecodeError:
         first = None
     if isinstance(first, dict) and "$report_type" in first:
