@@ -94,11 +94,12 @@ def describe(history: CauseHistory) -> str:
 
 def with_history(report: Report, directory: Path) -> Report:
     """The report with each cause's history from the runs kept in `directory`."""
-    histories = classify(report, directory)
+    problems: list[str] = []
+    histories = classify(report, directory, problems)
     causes = tuple(
         cause.model_copy(update={"history": describe(histories[cause.id])})
         if cause.id in histories
         else cause
         for cause in report.causes
     )
-    return report.model_copy(update={"causes": causes})
+    return report.model_copy(update={"causes": causes, "warnings": (*report.warnings, *problems)})

@@ -58,50 +58,118 @@ class _Seen:
     revision: str | None
 
 
-def _parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+class _Unreadable(Exception):
+    """A history file that is not what fivewhys writes: skipped with a warning."""
 
 
-def _earlier_runs(directory: Path, before: datetime) -> Iterator[dict[str, Any]]:
+def _parse_time(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise _Unreadable(f"time {value!r} is not a string")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _Unreadable(f"time {value[:40]!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise _Unreadable(f"time {value[:40]!r} has no UTC offset")
+    return moment
+
+
+def _load(path: Path) -> Any:
+    try:
+        return json_input.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise _Unreadable(f"not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise _Unreadable(f"cannot read: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise _Unreadable(f"not JSON: {exc.msg} (line {exc.lineno})") from None
+
+
+def _mapping(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Unreadable(f"{what} is not a JSON object")
+    return value
+
+
+def _list(value: object, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _Unreadable(f"{what} is not a JSON list")
+    return value
+
+
+def _run_causes(path: Path) -> tuple[datetime | None, list[tuple[str, _Seen]]]:
+    """When a kept run happened and the fingerprint of each of its causes."""
+    data = _mapping(_load(path), "the file")
+    failures = _list(data.get("failures", []), "failures")
+    times = [_parse_time(_mapping(f, "a failure").get("started_at")) for f in failures]
+    if not times:
+        return None, []
+    run_at = min(times)
+    seen: list[tuple[str, _Seen]] = []
+    for cause in _list(data.get("causes", []), "causes"):
+        cause = _mapping(cause, "a cause")
+        evidence = _list(cause.get("evidence") or [], "evidence")
+        first = _mapping(evidence[0], "evidence") if evidence else {}
+        rule_id, template = cause.get("rule_id"), first.get("template", "")
+        revision = first.get("revision")
+        if not isinstance(rule_id, str) or not isinstance(template, str):
+            raise _Unreadable("a cause without a rule_id or template string")
+        seen.append(
+            (
+                fingerprint(rule_id, template),
+                _Seen(run_at, revision if isinstance(revision, str) else None),
+            )
+        )
+    return run_at, seen
+
+
+def _earlier_runs(
+    directory: Path, before: datetime, problems: list[str]
+) -> Iterator[list[tuple[str, _Seen]]]:
     runs = directory / "runs"
     if not runs.is_dir():
         return
     for path in sorted(runs.glob("*.json")):
         try:
-            data = json_input.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"cannot read history: {exc}", path) from None
-        times = [_parse_time(f["started_at"]) for f in data.get("failures", [])]
-        if times and min(times) < before:
-            yield data
+            run_at, seen = _run_causes(path)
+        except _Unreadable as exc:
+            problems.append(f"{path}: history run skipped: {exc}")
+            continue
+        if run_at is not None and run_at < before:
+            yield seen
 
 
-def _fixed(directory: Path) -> dict[str, datetime]:
+def _fixed(directory: Path, problems: list[str]) -> dict[str, datetime]:
     path = directory / "fixed.json"
-    if not path.is_file():
+    if not path.exists():
         return {}
     try:
-        marks = json_input.loads(path.read_text(encoding="utf-8"))
-        return {fp: _parse_time(mark["fixed_at"]) for fp, mark in marks.items()}
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise InputError(f"cannot read fixed causes: {exc}", path) from None
+        marks = _mapping(_load(path), "the file")
+        return {
+            fp: _parse_time(_mapping(mark, f"mark {fp!r}").get("fixed_at"))
+            for fp, mark in marks.items()
+        }
+    except _Unreadable as exc:
+        problems.append(f"{path}: fixed causes not read: {exc}")
+        return {}
 
 
-def classify(report: Report, directory: Path) -> dict[str, CauseHistory]:
-    """History per cause id of `report`, from the runs stored in `directory` before it."""
+def classify(
+    report: Report, directory: Path, problems: list[str] | None = None
+) -> dict[str, CauseHistory]:
+    """History per cause id of `report`, from the runs stored in `directory` before it.
+
+    A damaged history file is left out, with a line naming it added to `problems`.
+    """
+    problems = [] if problems is None else problems
     now = run_time(report)
     if now is None:
         return {}
     seen: dict[str, list[_Seen]] = {}
-    for data in _earlier_runs(directory, now):
-        run_at = min(_parse_time(f["started_at"]) for f in data["failures"])
-        for cause in data.get("causes", []):
-            evidence = cause.get("evidence") or []
-            template = evidence[0].get("template", "") if evidence else ""
-            revision = evidence[0].get("revision") if evidence else None
-            fp = fingerprint(cause["rule_id"], template)
-            seen.setdefault(fp, []).append(_Seen(run_at, revision))
-    fixed = _fixed(directory)
+    for run in _earlier_runs(directory, now, problems):
+        for fp, sighting in run:
+            seen.setdefault(fp, []).append(sighting)
+    fixed = _fixed(directory, problems)
     result: dict[str, CauseHistory] = {}
     for cause in report.causes:
         fp = cause_fingerprint(cause)
@@ -142,8 +210,11 @@ def mark_fixed(directory: Path, cause_fingerprint: str, fixed_at: datetime, note
     """Say a cause is fixed from `fixed_at` on: if it comes back, it is a regression."""
     path = directory / "fixed.json"
     marks: dict[str, Any] = {}
-    if path.is_file():
-        marks = json_input.loads(path.read_text(encoding="utf-8"))
+    if path.exists():
+        try:
+            marks = _mapping(_load(path), "the file")
+        except _Unreadable as exc:
+            raise InputError(f"fixed causes not read: {exc}", path) from None
     marks[cause_fingerprint] = {"fixed_at": fixed_at.isoformat(), "note": note}
     directory.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(marks, indent=2, sort_keys=True) + "\n", encoding="utf-8")
