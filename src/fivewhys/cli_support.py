@@ -17,6 +17,7 @@ from click.core import ParameterSource
 
 from fivewhys.config import Settings, load_settings
 from fivewhys.errors import ExitCode, FivewhysError
+from fivewhys.linear_regex import without_surrogates
 from fivewhys.logs.cache import WindowCache, default_cache_dir
 from fivewhys.logs.frame import SEVERITY_RANK
 from fivewhys.logs.live import ENDPOINT_ENV, LiveSource, check_endpoint
@@ -210,7 +211,7 @@ def output_option(help: str, *, required: bool = False) -> Callable[[F], F]:
 def write_file(path: Path, text: str, what: str = "") -> None:
     """Write `text` to `path`, or stop with a one-line error that names the file."""
     try:
-        path.write_text(text, encoding="utf-8")
+        path.write_text(without_surrogates(text), encoding="utf-8")
     except OSError as exc:
         label = f"cannot write {what}" if what else "cannot write"
         raise FivewhysError(f"{label}: {exc.strerror}", path) from None
@@ -219,7 +220,7 @@ def write_file(path: Path, text: str, what: str = "") -> None:
 def write_or_echo(text: str, output: Path | None, what: str) -> bool:
     """`text` into `output`, or on stdout when there is none; True when a file was written."""
     if output is None:
-        click.echo(text, nl=False)
+        click.echo(without_surrogates(text), nl=False)
         return False
     write_file(output, text, what)
     return True

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from fivewhys.errors import RuleError, RuleErrors
+from fivewhys.linear_regex import without_surrogates
 from fivewhys.resources import bundled
 from fivewhys.rules.schema import LOCATED_ERROR, Rule, rule_keys
 
@@ -60,6 +61,11 @@ class RuleYamlLoader(yaml.SafeLoader):
                 )
             first_line[key] = line
         return super().construct_mapping(node, deep=deep)
+
+    def construct_scalar(self, node: yaml.ScalarNode | yaml.MappingNode) -> Any:
+        """Scalars without lone surrogates (a `"\\ud800"` escape): reports are UTF-8."""
+        value = super().construct_scalar(node)
+        return without_surrogates(value) if isinstance(value, str) else value
 
     def record_lines(self, node: yaml.Node, loc: Loc = ()) -> None:
         """Walk the composed tree once, before construction, to map paths to lines."""
