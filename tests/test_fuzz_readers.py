@@ -149,16 +149,57 @@ JSON_VALUE = st.recursive(
 )
 
 
+#: numbers as a damaged or hostile file holds them: NaN, infinities, huge, negative, year 9999
+NUMBER = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.sampled_from([1e300, -1e20, 253402300800.0, 1.79e9, 0.5]),
+)
+STAGE = st.fixed_dictionaries(
+    {"duration": NUMBER, "outcome": st.sampled_from(["failed", "passed"])},
+    optional={"longrepr": st.text(max_size=40), "crash": JSON_VALUE},
+)
+TEST = st.fixed_dictionaries(
+    {"nodeid": st.text(max_size=20), "outcome": st.just("failed")},
+    optional={"setup": STAGE, "call": STAGE, "teardown": STAGE, "user_properties": JSON_VALUE},
+)
+
+
 @FUZZ
 @given(
     report=st.fixed_dictionaries(
-        {"created": JSON_VALUE, "duration": JSON_VALUE, "tests": JSON_VALUE},
+        {
+            "created": st.one_of(NUMBER, JSON_VALUE),
+            "duration": st.one_of(NUMBER, JSON_VALUE),
+            "tests": st.one_of(st.lists(TEST, max_size=3), JSON_VALUE),
+        },
         optional={"summary": JSON_VALUE, "collectors": JSON_VALUE},
     )
 )
 def test_json_report_built(tmp_path: Path, report: dict[str, Any]) -> None:
     text = json.dumps(report)
     path = _write(tmp_path, "built.json", text.encode("utf-8", "surrogatepass"))
+    answers_cleanly(lambda: read_results([path]))
+
+
+REPORT_RECORD = st.fixed_dictionaries(
+    {
+        "$report_type": st.just("TestReport"),
+        "nodeid": st.text(max_size=20),
+        "when": st.sampled_from(["setup", "call", "teardown"]),
+        "outcome": st.sampled_from(["failed", "passed"]),
+        "start": NUMBER,
+        "stop": NUMBER,
+    },
+    optional={"longrepr": st.one_of(st.text(max_size=40), JSON_VALUE), "location": JSON_VALUE},
+)
+
+
+@FUZZ
+@given(records=st.lists(REPORT_RECORD, min_size=1, max_size=4))
+def test_reportlog_built(tmp_path: Path, records: list[dict[str, Any]]) -> None:
+    lines = [json.dumps({"$report_type": "SessionStart"}), *map(json.dumps, records)]
+    path = _write(tmp_path, "built.jsonl", "\n".join(lines).encode("utf-8", "surrogatepass"))
     answers_cleanly(lambda: read_results([path]))
 
 
