@@ -50,3 +50,44 @@ def test_runs_after_the_current_one_do_not_count(tmp_path: Path) -> None:
     future = _shifted(report, 30)
     record(render(future, OutputFormat.JSON), future, tmp_path)
     assert {h.status for h in classify(report, tmp_path).values()} == {"new"}
+
+
+BAD_HISTORY_FILES = {
+    "list.json": b"[]",
+    "string.json": b'"a run"',
+    "naive.json": b'{"failures": [{"started_at": "2025-09-07T15:00:00"}], "causes": []}',
+    "unparsable.json": b'{"failures": [{"started_at": "yesterday"}], "causes": []}',
+    "no-rule.json": b'{"failures": [{"started_at": "2000-01-01T00:00:00Z"}], "causes": [{}]}',
+    "latin1.json": '{"failures": [], "note": "caf\u00e9"}'.encode("latin-1"),
+    "deep.json": b"[" * 100_000 + b"]" * 100_000,
+}
+
+
+def test_damaged_history_files_are_skipped_with_a_warning(tmp_path: Path) -> None:
+    """Each kind of damage the hardening probe found is one warning; the good run still counts."""
+    first = analyze(_example_analysis())
+    record(render(first, OutputFormat.JSON), first, tmp_path)
+    for name, data in BAD_HISTORY_FILES.items():
+        (tmp_path / "runs" / name).write_bytes(data)
+    (tmp_path / "runs" / "dir.json").mkdir()
+    (tmp_path / "fixed.json").write_text('{"abc": {"fixed_at": "2025-09-07"}}', "utf-8")
+    problems: list[str] = []
+    history = classify(_shifted(first, 7), tmp_path, problems)
+    assert {h.status for h in history.values()} == {"recurring"}
+    skipped = sorted(line.split(": ", 1)[0].rsplit("/", 1)[-1] for line in problems)
+    assert skipped == sorted([*BAD_HISTORY_FILES, "dir.json", "fixed.json"])
+    assert all("\n" not in line for line in problems)
+    assert any(
+        "fixed.json: fixed causes not read: time '2025-09-07' has no UTC offset" in p
+        for p in problems
+    )
+
+
+def test_fixed_json_that_is_a_list_is_a_warning(tmp_path: Path) -> None:
+    first = analyze(_example_analysis())
+    (tmp_path / "fixed.json").write_text("[]", "utf-8")
+    problems: list[str] = []
+    classify(first, tmp_path, problems)
+    assert problems == [
+        f"{tmp_path / 'fixed.json'}: fixed causes not read: the file is not a JSON object"
+    ]

@@ -18,6 +18,7 @@ from click.core import ParameterSource
 from fivewhys.config import Settings, load_settings
 from fivewhys.controls import escape_controls
 from fivewhys.errors import ExitCode, FivewhysError
+from fivewhys.linear_regex import without_surrogates
 from fivewhys.logs.cache import WindowCache, default_cache_dir
 from fivewhys.logs.frame import SEVERITY_RANK
 from fivewhys.logs.live import ENDPOINT_ENV, LiveSource, check_endpoint
@@ -253,7 +254,7 @@ def output_option(help: str, *, required: bool = False) -> Callable[[F], F]:
 def write_file(path: Path, text: str, what: str = "") -> None:
     """Write `text` to `path`, or stop with a one-line error that names the file."""
     try:
-        path.write_text(text, encoding="utf-8")
+        path.write_text(without_surrogates(text), encoding="utf-8")
     except OSError as exc:
         label = f"cannot write {what}" if what else "cannot write"
         raise FivewhysError(f"{label}: {exc.strerror}", path) from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import tomllib
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from pydantic import Field, ValidationError
 
 from fivewhys.errors import InputError
 from fivewhys.ids import DEFAULT_CONNECTION_ID, DEFAULT_TRACE, DEFAULT_USER_ID, IdPatterns
+from fivewhys.linear_regex import LinearRegex, RegexRefused
 from fivewhys.model import Record
 
 
@@ -80,8 +80,8 @@ def load_settings(directory: Path) -> Settings:
     for kind in ("connection_id", "user_id", "trace"):
         for pattern in getattr(settings.ids, kind):
             try:
-                compiled = re.compile(pattern)
-            except re.error as exc:
+                compiled = LinearRegex(pattern)
+            except RegexRefused as exc:
                 raise InputError(f"ids.{kind}: bad regex {pattern!r}: {exc}", path) from None
             if compiled.groups != 1:
                 raise InputError(f"ids.{kind}: {pattern!r} needs one capture group", path)

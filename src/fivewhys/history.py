@@ -15,7 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from fivewhys import json_input
 from fivewhys.artifacts import write_text
+from fivewhys.errors import InputError
 from fivewhys.model import Cause, Report
 
 Status = Literal["new", "recurring", "regression"]
@@ -57,85 +59,118 @@ class _Seen:
     revision: str | None
 
 
-def _parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+class _Unreadable(Exception):
+    """A history file that is not what fivewhys writes: skipped with a warning."""
 
 
-#: what a hand-edited, truncated or foreign history file can raise while it is read
-_BAD_HISTORY = (
-    OSError,
-    UnicodeDecodeError,
-    json.JSONDecodeError,
-    KeyError,
-    TypeError,
-    ValueError,
-    AttributeError,
-    RecursionError,
-)
+def _parse_time(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise _Unreadable(f"time {value!r} is not a string")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _Unreadable(f"time {value[:40]!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise _Unreadable(f"time {value[:40]!r} has no UTC offset")
+    return moment
+
+
+def _load(path: Path) -> Any:
+    try:
+        return json_input.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise _Unreadable(f"not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise _Unreadable(f"cannot read: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise _Unreadable(f"not JSON: {exc.msg} (line {exc.lineno})") from None
+
+
+def _mapping(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Unreadable(f"{what} is not a JSON object")
+    return value
+
+
+def _list(value: object, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _Unreadable(f"{what} is not a JSON list")
+    return value
+
+
+def _run_causes(path: Path) -> tuple[datetime | None, list[tuple[str, _Seen]]]:
+    """When a kept run happened and the fingerprint of each of its causes."""
+    data = _mapping(_load(path), "the file")
+    failures = _list(data.get("failures", []), "failures")
+    times = [_parse_time(_mapping(f, "a failure").get("started_at")) for f in failures]
+    if not times:
+        return None, []
+    run_at = min(times)
+    seen: list[tuple[str, _Seen]] = []
+    for cause in _list(data.get("causes", []), "causes"):
+        cause = _mapping(cause, "a cause")
+        evidence = _list(cause.get("evidence") or [], "evidence")
+        first = _mapping(evidence[0], "evidence") if evidence else {}
+        rule_id, template = cause.get("rule_id"), first.get("template", "")
+        revision = first.get("revision")
+        if not isinstance(rule_id, str) or not isinstance(template, str):
+            raise _Unreadable("a cause without a rule_id or template string")
+        seen.append(
+            (
+                fingerprint(rule_id, template),
+                _Seen(run_at, revision if isinstance(revision, str) else None),
+            )
+        )
+    return run_at, seen
 
 
 def _earlier_runs(
-    directory: Path, before: datetime, warnings: list[str]
-) -> Iterator[tuple[datetime, list[dict[str, Any]]]]:
-    """(run time, causes) of each stored run before `before`; a file that cannot be read is
-    skipped with a warning: one broken run must not cost the report its history."""
+    directory: Path, before: datetime, problems: list[str]
+) -> Iterator[list[tuple[str, _Seen]]]:
     runs = directory / "runs"
     if not runs.is_dir():
         return
     for path in sorted(runs.glob("*.json")):
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            times = [_parse_time(f["started_at"]) for f in data["failures"] if f["started_at"]]
-            causes = [dict(c) for c in data.get("causes", [])]
-            if any(not isinstance(c.get("rule_id"), str) for c in causes):
-                raise ValueError("a cause without a rule_id")
-        except _BAD_HISTORY as exc:
-            warnings.append(f"{path}: history run skipped: {_reason(exc)}")
+            run_at, seen = _run_causes(path)
+        except _Unreadable as exc:
+            problems.append(f"{path}: history run skipped: {exc}")
             continue
-        if times and min(times) < before:
-            yield min(times), causes
+        if run_at is not None and run_at < before:
+            yield seen
 
 
-def _reason(exc: BaseException) -> str:
-    return " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
-
-
-def _fixed(directory: Path, warnings: list[str]) -> dict[str, datetime]:
+def _fixed(directory: Path, problems: list[str]) -> dict[str, datetime]:
     path = directory / "fixed.json"
     if not path.exists():
         return {}
     try:
-        marks = json.loads(path.read_text(encoding="utf-8"))
-        fixed = {str(fp): _parse_time(mark["fixed_at"]) for fp, mark in marks.items()}
-        if any(moment.tzinfo is None for moment in fixed.values()):
-            raise ValueError("a fixed_at without a time zone")
-        return fixed
-    except _BAD_HISTORY as exc:
-        warnings.append(f"{path}: fixed causes not read: {_reason(exc)}")
+        marks = _mapping(_load(path), "the file")
+        return {
+            fp: _parse_time(_mapping(mark, f"mark {fp!r}").get("fixed_at"))
+            for fp, mark in marks.items()
+        }
+    except _Unreadable as exc:
+        problems.append(f"{path}: fixed causes not read: {exc}")
         return {}
 
 
 def classify(
-    report: Report, directory: Path, warnings: list[str] | None = None
+    report: Report, directory: Path, problems: list[str] | None = None
 ) -> dict[str, CauseHistory]:
-    """History per cause id of `report`, from the runs stored in `directory` before it; files
-    that cannot be read are skipped, each with a line in `warnings`."""
-    warnings = [] if warnings is None else warnings
+    """History per cause id of `report`, from the runs stored in `directory` before it.
+
+    A damaged history file is left out, with a line naming it added to `problems`.
+    """
+    problems = [] if problems is None else problems
     now = run_time(report)
     if now is None:
         return {}
     seen: dict[str, list[_Seen]] = {}
-    for run_at, causes in _earlier_runs(directory, now, warnings):
-        for stored in causes:
-            evidence = stored.get("evidence") or []
-            head = evidence[0] if evidence and isinstance(evidence[0], dict) else {}
-            template = str(head.get("template", ""))
-            revision = head.get("revision")
-            fp = fingerprint(stored["rule_id"], template)
-            seen.setdefault(fp, []).append(
-                _Seen(run_at, revision if isinstance(revision, str) else None)
-            )
-    fixed = _fixed(directory, warnings)
+    for run in _earlier_runs(directory, now, problems):
+        for fp, sighting in run:
+            seen.setdefault(fp, []).append(sighting)
+    fixed = _fixed(directory, problems)
     result: dict[str, CauseHistory] = {}
     for cause in report.causes:
         fp = cause_fingerprint(cause)
@@ -176,8 +211,11 @@ def mark_fixed(directory: Path, cause_fingerprint: str, fixed_at: datetime, note
     """Say a cause is fixed from `fixed_at` on: if it comes back, it is a regression."""
     path = directory / "fixed.json"
     marks: dict[str, Any] = {}
-    if path.is_file():
-        marks = json.loads(path.read_text(encoding="utf-8"))
+    if path.exists():
+        try:
+            marks = _mapping(_load(path), "the file")
+        except _Unreadable as exc:
+            raise InputError(f"fixed causes not read: {exc}", path) from None
     marks[cause_fingerprint] = {"fixed_at": fixed_at.isoformat(), "note": note}
     directory.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(marks, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import polars as pl
 
+from fivewhys.linear_regex import LinearRegex
 from fivewhys.model import ClientEvent, Ids
 
 _ID = r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}"
@@ -65,23 +66,35 @@ class IdPatterns:
     connection_id: tuple[str, ...] = DEFAULT_CONNECTION_ID
     user_id: tuple[str, ...] = DEFAULT_USER_ID
     trace: tuple[str, ...] = DEFAULT_TRACE
-    _compiled: dict[str, tuple[re.Pattern[str], ...]] = field(
+    _compiled: dict[str, tuple[re.Pattern[str] | LinearRegex, ...]] = field(
         default_factory=dict, compare=False, repr=False
     )
 
-    def compiled(self, kind: str) -> tuple[re.Pattern[str], ...]:
+    def compiled(self, kind: str) -> tuple[re.Pattern[str] | LinearRegex, ...]:
+        """Our defaults on Python's engine (bounded; some look ahead), configured ones on RE2."""
         if kind not in self._compiled:
-            self._compiled[kind] = tuple(re.compile(p) for p in getattr(self, kind))
+            ours = set(_DEFAULTS[kind])
+            self._compiled[kind] = tuple(
+                re.compile(p) if p in ours else LinearRegex(p) for p in getattr(self, kind)
+            )
         return self._compiled[kind]
 
 
 DEFAULT_PATTERNS = IdPatterns()
+_DEFAULTS = {
+    "connection_id": DEFAULT_CONNECTION_ID,
+    "user_id": DEFAULT_USER_ID,
+    "trace": DEFAULT_TRACE,
+}
 
 
-def _find_all(patterns: tuple[re.Pattern[str], ...], text: str) -> list[str]:
+def _find_all(patterns: tuple[re.Pattern[str] | LinearRegex, ...], text: str) -> list[str]:
     found: list[str] = []
     for pattern in patterns:
-        found.extend(m.group(1) for m in pattern.finditer(text) if m.group(1))
+        if isinstance(pattern, LinearRegex):
+            found.extend(pattern.group_values(text))
+        else:
+            found.extend(m.group(1) for m in pattern.finditer(text) if m.group(1))
     return found
 
 

@@ -10,12 +10,12 @@ back gives the same report, byte for byte, as the run that pulled it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import polars as pl
 from pydantic import ValidationError
 
+from fivewhys import json_input
 from fivewhys.artifacts import replace_atomically
 from fivewhys.errors import FivewhysError, InputError
 from fivewhys.logs.frame import LOGFRAME_SCHEMA
@@ -79,7 +79,7 @@ def read_bundle(path: str) -> tuple[pl.DataFrame, BundleMeta]:
             path,
         )
     try:
-        data = json.loads(text)
+        data = json_input.loads(text)
     except ValueError as exc:
         raise InputError(f"damaged bundle metadata: {exc}", path) from None
     found = data.get("format") if isinstance(data, dict) else None

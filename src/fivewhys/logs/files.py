@@ -22,6 +22,7 @@ from typing import Any
 
 import polars as pl
 
+from fivewhys import json_input
 from fivewhys.encoding import sniff
 from fivewhys.errors import InputError, read_as_input
 from fivewhys.ids import DEFAULT_PATTERNS, IdPatterns
@@ -310,7 +311,7 @@ class _Reading:
 
     def _parse(self, data: bytes, kind: str) -> Any:
         try:
-            return json.loads(data)
+            return json_input.loads(data)
         except json.JSONDecodeError as exc:
             if exc.msg == "Extra data":
                 raise self._trailing(data.decode(errors="replace"), exc.pos, kind) from None
@@ -330,7 +331,7 @@ class _Reading:
     def _object_or_lines(self, data: bytes) -> Iterator[tuple[str, Any]]:
         """A file starting with `{`: one JSON object, NDJSON, or pretty-printed objects in a row."""
         try:
-            document = json.loads(data)
+            document = json_input.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             first_line = data.lstrip(_SPACE).split(b"\n", 1)[0].strip()
             if not isinstance(exc, json.JSONDecodeError) or _is_json(first_line):
@@ -387,7 +388,7 @@ class _Reading:
             if not text:
                 continue
             try:
-                parsed.append((f"{self.path}:{lineno}", json.loads(text)))
+                parsed.append((f"{self.path}:{lineno}", json_input.loads(text)))
             except json.JSONDecodeError as exc:
                 reason = f"{exc.msg}: column {exc.colno}"
                 self.batch.skip(f"{self.path}:{lineno}", INVALID_JSON, f"invalid JSON ({reason})")

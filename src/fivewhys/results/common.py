@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
 
+from fivewhys.errors import InputError
 from fivewhys.ids import IdPatterns, extract_client_event, extract_ids, mask, observed_text
 from fivewhys.model import Failure, RunInterval
 
@@ -105,6 +106,26 @@ def utc_from_epoch(seconds: float) -> datetime:
         raise ValueError(f"{seconds!r} is not a time between the years 1 and 9999") from None
 
 
+#: epochs a results file may hold, 1970 to 3000: a NaN, negative or year-9999 time is damage
+EPOCH_MAX = 32503680000.0
+#: the longest test or run read (116 days); with EPOCH_MAX, every window stays a valid datetime
+SECONDS_MAX = 1e7
+Epoch = Annotated[float, Strict(), Field(ge=0, le=EPOCH_MAX, allow_inf_nan=False)]
+Seconds = Annotated[float, Strict(), Field(ge=0, le=SECONDS_MAX, allow_inf_nan=False)]
+_EARLIEST = datetime.fromtimestamp(0, UTC)
+_LATEST = datetime.fromtimestamp(EPOCH_MAX, UTC)
+
+
+def in_range(moment: datetime) -> bool:
+    """An aware time between 1970 and 3000, where windows and pads cannot overflow."""
+    return _EARLIEST <= moment <= _LATEST
+
+
+def plausible_seconds(value: float) -> bool:
+    """A duration or run length as a results file may honestly hold one."""
+    return math.isfinite(value) and 0 <= value <= SECONDS_MAX
+
+
 @dataclass(frozen=True)
 class Layout:
     """Estimated start of each test of a run whose results give only durations.
@@ -133,6 +154,8 @@ def lay_out(
 ) -> Layout:
     """Place tests of known durations, run one after another, within a run of `wall` seconds."""
     total = sum(durations)
+    if total > SECONDS_MAX:
+        raise InputError(f"test durations add up to {total:.0f} s: not the length of a run", name)
     if wall is None:
         slack = 0.0
         note = (
@@ -202,11 +225,25 @@ def recorded_window(properties: dict[str, str], phase: Phase) -> tuple[datetime,
         return None
     try:
         window = (datetime.fromisoformat(start), datetime.fromisoformat(stop))
-    except ValueError:
+        if any(moment.tzinfo is None for moment in window):
+            return None
+        utc = window[0].astimezone(UTC), window[1].astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    if any(moment.tzinfo is None for moment in window):
-        return None
-    return window[0].astimezone(UTC), window[1].astimezone(UTC)
+    return utc if all(in_range(moment) for moment in utc) else None
+
+
+#: longest failure message and details read whole; a 30 MB assertion message is cut, saying so
+MESSAGE_MAX = 64 * 1024
+#: the part of a message's first line its signature (template) is masked from
+SIGNATURE_MAX = 4096
+DETAILS_MAX = 8 * 1024 * 1024
+
+
+def _bounded(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]} [cut by fivewhys: {len(text)} characters, the first {limit} kept]"
 
 
 def make_failure(
@@ -226,6 +263,7 @@ def make_failure(
     placed: bool = True,
 ) -> Failure:
     """A Failure with its ids, client event and signature taken from its own text."""
+    message, details = _bounded(message, MESSAGE_MAX), _bounded(details, DETAILS_MAX)
     first_line = message.splitlines()[0] if message else ""
     return Failure(
         test_id=test_id,
@@ -242,6 +280,6 @@ def make_failure(
         test_line=test_line,
         ids=extract_ids([message, observed_text(details)], properties, patterns),
         event=extract_client_event(message, details),
-        signature=mask(first_line),
+        signature=mask(first_line[:SIGNATURE_MAX]),
         properties=properties,
     )

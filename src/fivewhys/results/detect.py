@@ -7,6 +7,7 @@ import json
 from datetime import datetime, tzinfo
 from pathlib import Path
 
+from fivewhys import json_input
 from fivewhys.encoding import decode, is_wide, sniff
 from fivewhys.errors import InputError
 from fivewhys.ids import IdPatterns
@@ -41,7 +42,7 @@ def read_file(
         raise InputError(f"not UTF-8 text (byte {exc.start}): {NOT_RESULTS}", path) from None
     trailing: json.JSONDecodeError | None = None
     try:
-        document = json.loads(text)
+        document = json_input.loads(text)
     except json.JSONDecodeError as exc:
         document = None  # JSON lines, or a broken file: the first line decides
         trailing = exc if exc.msg == "Extra data" else None
@@ -56,7 +57,7 @@ def read_file(
         )
     first_line = next(line for line in text.splitlines() if line.strip())
     try:
-        first = json.loads(first_line)
+        first = json_input.loads(first_line)
     except json.JSONDecodeError:
         first = None
     if isinstance(first, dict) and "$report_type" in first:

@@ -10,15 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import StrictFloat, StrictStr, ValidationError
+from pydantic import StrictStr, ValidationError
 
 from fivewhys.errors import InputError
 from fivewhys.ids import IdPatterns
 from fivewhys.results.common import (
     CrashLocation,
+    Epoch,
     FileResults,
     InputRecord,
     Phase,
+    Seconds,
     lay_out,
     make_failure,
     message_from_text,
@@ -31,7 +33,7 @@ _PHASES: tuple[Phase, ...] = ("setup", "call", "teardown")
 
 
 class _Stage(InputRecord):
-    duration: StrictFloat = 0.0
+    duration: Seconds = 0.0
     outcome: StrictStr
     crash: CrashLocation | None = None
     longrepr: str = ""
@@ -54,8 +56,8 @@ class _Test(InputRecord):
 
 
 class _Report(InputRecord):
-    created: StrictFloat
-    duration: StrictFloat
+    created: Epoch
+    duration: Seconds
     tests: list[Any]
     collectors: list[Any] = []
 

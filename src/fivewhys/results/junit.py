@@ -27,10 +27,12 @@ from fivewhys.results.common import (
     FileResults,
     Outcome,
     Phase,
+    in_range,
     lay_out,
     make_failure,
     message_from_text,
     newest_time,
+    plausible_seconds,
     recorded_window,
 )
 
@@ -167,7 +169,15 @@ def _suite_start(
                 "UTC; pass --tz with the time zone of the machine that ran the tests"
             )
         start = start.replace(tzinfo=tz or UTC)
-    return start.astimezone(UTC), True
+    try:
+        start = start.astimezone(UTC)
+    except OverflowError:
+        pass  # a time at the edge of the calendar, refused below
+    if start.tzinfo is not UTC or not in_range(start):
+        raise InputError(
+            f"testsuite {name!r} timestamp {raw!r} is not a time of a test run (1970 to 3000)", path
+        )
+    return start, True
 
 
 def _iso(moment: datetime) -> str:
@@ -179,10 +189,14 @@ def _seconds(element: Element, source: str, result: FileResults) -> float | None
     if raw is None:
         return None
     try:
-        return float(raw)
+        seconds = float(raw)
     except ValueError:
-        result.warnings.append(f"{source}: time {raw!r} is not a number; taken as 0")
+        result.warnings.append(f"{source}: time {raw[:40]!r} is not a number; taken as 0")
         return None
+    if not plausible_seconds(seconds):
+        result.warnings.append(f"{source}: time {raw[:40]!r} is not a duration; taken as 0")
+        return None
+    return seconds
 
 
 def _read_suite(
@@ -263,7 +277,7 @@ def _failures(
                 placed=placed or exact is not None,
                 source=source,
                 test_file=case.get("file"),
-                test_line=int(line) + 1 if line and line.isdigit() else None,
+                test_line=int(line) + 1 if line and line.isascii() and line.isdigit() else None,
                 properties=properties,
                 patterns=patterns,
             )

@@ -10,13 +10,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import StrictFloat, StrictStr, ValidationError
+from pydantic import StrictStr, ValidationError
 
+from fivewhys import json_input
 from fivewhys.ids import IdPatterns
 from fivewhys.model import Failure
 from fivewhys.results.common import (
     UNPLACED,
     CrashLocation,
+    Epoch,
     FileResults,
     InputRecord,
     Phase,
@@ -67,8 +69,8 @@ class _Outline(InputRecord):
     nodeid: StrictStr
     when: Literal["setup", "call", "teardown"]
     outcome: StrictStr
-    start: StrictFloat
-    stop: StrictFloat
+    start: Epoch
+    stop: Epoch
 
 
 class _TestReport(_Outline):
@@ -97,7 +99,7 @@ def read_reportlog(
             continue
         where = f"{path}:{lineno}"
         try:
-            record = json.loads(line)
+            record = json_input.loads(line)
         except json.JSONDecodeError as exc:
             result.warnings.append(f"{where}: skipped: not JSON ({exc.msg})")
             continue

@@ -9,7 +9,6 @@ small class with a name, a description and a severity, in the manner of pySigma'
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,40 +128,11 @@ class QuestionDoesNotAsk(LintCheck):
                 )
 
 
-#: constructs a linear-time engine (RE2, Go's regexp, Rust's regex) rejects: look-around,
-#: backreferences (numbered or named), atomic groups and possessive quantifiers
-_NOT_LINEAR = re.compile(r"\(\?(?:=|!|<=|<!|>|P=)|\\[1-9]|\\k<|[*+?}]\+")
-
-
-class RegexNotLinear(LintCheck):
-    name = "regex-not-linear"
-    description = (
-        "A message|re must stay linear (no look-around, backreferences, atomic groups or "
-        "possessive quantifiers), so it runs on RE2-style engines without backtracking."
-    )
-
-    def findings(self, rule: Rule) -> Iterator[tuple[Loc, str]]:
-        selections = [(("client",), rule.client.message_re)] + [
-            (("server", name), selection.message_re) for name, selection in rule.server.items()
-        ]
-        for loc, pattern in selections:
-            if pattern is None:
-                continue
-            found = _NOT_LINEAR.search(pattern)
-            if found is not None:
-                yield (
-                    (*loc, "message|re"),
-                    f"{'.'.join(loc)}: message|re uses {found.group(0)!r}, which needs "
-                    "backtracking: rewrite it without look-around or backreferences",
-                )
-
-
 CHECKS: tuple[LintCheck, ...] = (
     WhyStatesCauseWithoutEvidence(),
     OptionalEvidenceWithoutUnproven(),
     MechanismWithoutReference(),
     QuestionDoesNotAsk(),
-    RegexNotLinear(),
 )
 """Every check `rules validate` runs, in the order their issues are listed per rule."""
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from fivewhys.errors import RuleError, RuleErrors
+from fivewhys.linear_regex import without_surrogates
 from fivewhys.resources import bundled
 from fivewhys.rules.schema import LOCATED_ERROR, Rule, rule_keys
 
@@ -22,6 +23,9 @@ Loc = tuple[str | int, ...]
 """A path into a YAML document: mapping keys and sequence indexes."""
 
 RULE_SUFFIXES = (".yaml", ".yml")
+#: nodes and scalar characters a rule file may expand to through aliases; a rule has hundreds
+MAX_EXPANDED_NODES = 20_000
+MAX_EXPANDED_CHARS = 2_000_000
 
 
 class DuplicateKeyError(yaml.constructor.ConstructorError):
@@ -57,6 +61,11 @@ class RuleYamlLoader(yaml.SafeLoader):
                 )
             first_line[key] = line
         return super().construct_mapping(node, deep=deep)
+
+    def construct_scalar(self, node: yaml.ScalarNode | yaml.MappingNode) -> Any:
+        """Scalars without lone surrogates (a `"\\ud800"` escape): reports are UTF-8."""
+        value = super().construct_scalar(node)
+        return without_surrogates(value) if isinstance(value, str) else value
 
     def record_lines(self, node: yaml.Node, loc: Loc = ()) -> None:
         """Walk the composed tree once, before construction, to map paths to lines."""
@@ -196,6 +205,8 @@ def _load_file(path: Path) -> tuple[_Parsed, list[RuleError]]:
     try:
         node = loader.get_single_node()
         if node is not None:
+            if bomb := _alias_bomb(node):
+                return parsed, [RuleError(bomb[0], path, bomb[1])]
             loader.record_lines(node)
         data = loader.construct_document(node) if node is not None else None
     except DuplicateKeyError as exc:
@@ -205,6 +216,8 @@ def _load_file(path: Path) -> tuple[_Parsed, list[RuleError]]:
         return parsed, [_yaml_error(path, exc)]
     except yaml.YAMLError as exc:
         return parsed, [RuleError(f"YAML syntax error: {exc}", path)]
+    except RecursionError:
+        return parsed, [RuleError("YAML nested too deeply to be a rule", path)]
     finally:
         loader.dispose()
     parsed.lines = loader.lines
@@ -245,6 +258,37 @@ def key_lines(path: Path) -> dict[Loc, int]:
     finally:
         loader.dispose()
     return loader.lines
+
+
+def _alias_bomb(root: yaml.Node) -> tuple[str, int] | None:
+    """(message, line of the anchor) when aliases expand the document past the caps.
+
+    Walks the tree as aliases expand it, but stops at the caps: a billion laughs costs no more
+    than a rule file at the limit, and a recursive alias is caught the same way.
+    """
+    stack, nodes, chars = [root], 0, 0
+    seen: set[int] = set()
+    reused: yaml.Node | None = None
+    while stack:
+        node = stack.pop()
+        if id(node) in seen and reused is None:
+            reused = node
+        seen.add(id(node))
+        nodes += 1
+        if isinstance(node, yaml.MappingNode):
+            stack.extend(part for pair in node.value for part in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        else:
+            chars += len(node.value)
+        if nodes > MAX_EXPANDED_NODES or chars > MAX_EXPANDED_CHARS:
+            line = reused.start_mark.line + 1 if reused is not None else node.start_mark.line + 1
+            return (
+                f"YAML aliases expand past {MAX_EXPANDED_NODES} nodes or {MAX_EXPANDED_CHARS} "
+                "characters (an alias bomb?): an anchor may be reused, not multiplied",
+                line,
+            )
+    return None
 
 
 def _meaningful(exc: ValidationError) -> list[ErrorDetails]:

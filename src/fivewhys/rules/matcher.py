@@ -27,6 +27,7 @@ from typing import Any
 from rapidfuzz import fuzz, process
 
 from fivewhys.ids import mask
+from fivewhys.linear_regex import LinearRegex
 from fivewhys.logs.frame import SEVERITY_RANK
 from fivewhys.model import JOIN_KEYS, Evidence, Failure
 from fivewhys.rules.schema import ClientSelection, Rule, ServerSelection
@@ -260,8 +261,8 @@ def _first_line(text: str) -> str:
 
 
 @lru_cache(maxsize=1024)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _compiled(pattern: str) -> LinearRegex:
+    return LinearRegex(pattern)
 
 
 @lru_cache(maxsize=1024)

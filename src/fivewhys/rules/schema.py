@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
+from fivewhys.linear_regex import LinearRegex, RegexRefused
 from fivewhys.model import JoinKey, Record
 
 T = TypeVar("T")
@@ -199,12 +200,11 @@ Threshold = Annotated[
 
 
 def _check_regex(value: str) -> str:
-    """Fail on load, not in the middle of matching."""
+    """Fail on load, not in the middle of matching; RE2 keeps matching linear in time."""
     try:
-        re.compile(value)
-    except re.error as exc:
-        where = f" at position {exc.pos}" if exc.pos is not None else ""
-        raise ValueError(f"invalid regular expression {value!r}: {exc.msg}{where}") from None
+        LinearRegex(value)
+    except RegexRefused as exc:
+        raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
     return value
 
 
