@@ -32,7 +32,7 @@ STEPS = {
     "explain_failures": "explain (match rules, chains)",
     "build_causes": "causes",
     "failure_reports": "failure reports",
-    "redact_report": "redact the report",
+    "clean_report": "clean the report (redact, escape)",
 }
 
 
