@@ -1,161 +1,74 @@
-"""The `fivewhys` command: options in, one pipeline call, errors mapped to exit codes."""
+"""The `fivewhys` command: a group whose subcommands load on first use, so `fivewhys --help`
+imports click and nothing of the analysis (polars, pydantic, the cloud client)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from pathlib import Path
-from typing import Any
+import importlib
 
 import click
 
 from fivewhys import __version__
-from fivewhys.cli_ci import ci_command, history_group
-from fivewhys.cli_rules import rules_group
-from fivewhys.cli_support import (
-    asks_for_pull,
-    fail_cleanly,
-    flavor_option,
-    live_options,
-    live_source_from,
-    logs_option,
-    output_option,
-    rules_option,
-    settings_from,
-    started_at_option,
-    warn_unread_logs,
-    window_options,
-    write_or_echo,
-)
-from fivewhys.errors import FivewhysError
-from fivewhys.pipeline import (
-    Analysis,
-    Flavor,
-    OutputFormat,
-    analyze,
-    format_for,
-    pull,
-    render,
-    save_bundle,
-)
+
+#: subcommand -> (module, attribute, one-line help shown by `fivewhys --help`); a test holds the
+#: help equal to each command's own
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "analyze": (
+        "fivewhys.cli_analyze",
+        "analyze_command",
+        "Explain the failures in RESULTS (JUnit XML, pytest-reportlog,...",
+    ),
+    "ci": (
+        "fivewhys.cli_ci",
+        "ci_command",
+        "Analyse a red run for CI: reports and bundle in --artifacts,...",
+    ),
+    "history": (
+        "fivewhys.cli_ci",
+        "history_group",
+        "Causes across runs (the directory given to `ci --history`).",
+    ),
+    "pull": (
+        "fivewhys.cli_analyze",
+        "pull_command",
+        "Pull the Cloud Logging entries of the failure windows in RESULTS...",
+    ),
+    "rules": ("fivewhys.cli_rules", "rules_group", "Check, test, explain and grow rule libraries."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module only when that command runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute, _help = COMMANDS[cmd_name]
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        self.add_command(command, cmd_name)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The commands and their one-line help, without importing them."""
+        rows = [(name, COMMANDS[name][2]) for name in sorted(COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fivewhys")
 def cli() -> None:
     """Draft five-whys root-cause reports for red e2e runs against Cloud Run."""
 
 
-@cli.command()
-@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
-@logs_option
-@output_option("Write the report here (default: stdout).")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice([f.value for f in OutputFormat]),
-    help="Report format (default: from the output's extension, else md).",
-)
-@flavor_option
-@rules_option
-@window_options
-@live_options
-@click.option(
-    "--save-logs",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Keep the pulled logs as a bundle (Parquet) to re-analyse later with --logs.",
-)
-@click.option(
-    "--strict",
-    is_flag=True,
-    help="Stop (exit 2) when one of the log files cannot be read, instead of going on "
-    "with the others.",
-)
-@started_at_option
-@fail_cleanly
-def analyze_command(
-    results: tuple[Path, ...],
-    logs: tuple[str, ...],
-    output: Path | None,
-    output_format: str | None,
-    flavor: str,
-    rule_dirs: tuple[Path, ...],
-    save_logs: Path | None,
-    strict: bool,
-    started_at: datetime | None,
-    **options: Any,
-) -> None:
-    """Explain the failures in RESULTS (JUnit XML, pytest-reportlog, pytest-json-report).
-
-    Logs come from --logs files, or are pulled from Cloud Logging for the failure windows
-    when --service is given (with --project or GOOGLE_CLOUD_PROJECT).
-    """
-    settings = settings_from(options)
-    live = live_source_from(settings, options) if asks_for_pull(options) else None
-    if live is not None and logs:
-        raise FivewhysError("give either --logs or a live pull (--service, --project), not both")
-    if save_logs is not None and live is None:
-        raise FivewhysError(
-            "--save-logs keeps pulled logs: add --service (and --project) to pull them"
-        )
-    configured = tuple(Path(p) for p in settings.rules)
-    report = analyze(
-        Analysis(
-            results=results,
-            logs=logs,
-            rule_dirs=(*configured, *rule_dirs),
-            tz=options["tz"],
-            settings=settings,
-            live=live,
-            save_logs=save_logs,
-            strict=strict,
-            started_at=started_at,
-        )
-    )
-    warn_unread_logs(report)
-    if output_format is None:
-        output_format = format_for(output)
-    text = render(report, OutputFormat(output_format), Flavor(flavor))
-    if write_or_echo(text, output, "report"):
-        click.echo(f"wrote {output}: {report.counts_line()}", err=True)
-
-
-analyze_command.name = "analyze"
-
-
-@cli.command("pull")
-@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
-@output_option("Write the bundle (Parquet) here.", required=True)
-@window_options
-@live_options
-@fail_cleanly
-def pull_command(results: tuple[Path, ...], output: Path, **options: Any) -> None:
-    """Pull the Cloud Logging entries of the failure windows in RESULTS into a bundle.
-
-    `fivewhys analyze RESULTS --logs BUNDLE` then explains the failures offline, the same way,
-    even after the logs' retention has passed.
-    """
-    if not asks_for_pull(options):
-        raise FivewhysError(
-            "fivewhys pull needs --service NAME (and --project or GOOGLE_CLOUD_PROJECT)"
-        )
-    settings = settings_from(options)
-    live = live_source_from(settings, options)
-    pulled = pull(results, live, tz=options["tz"], settings=settings)
-    meta = save_bundle(output, pulled.logs)
-    stats = pulled.stats
-    click.echo(
-        f"wrote {output}: {meta.entry_count} entries from {len(meta.pull.windows)} window(s), "
-        f"{len(meta.missing_windows)} not complete; {stats.requests} request(s), "
-        f"{stats.cached_windows} window(s) from the cache",
-        err=True,
-    )
-
-
-cli.add_command(rules_group)
-cli.add_command(ci_command)
-cli.add_command(history_group)
-
-
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="fivewhys")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""`fivewhys --help` loads no part of the analysis, and the help it shows without loading the
+commands is each command's own."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import click
+import pytest
+
+from fivewhys.cli import COMMANDS, cli
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_the_listed_help_is_the_commands_own(name: str) -> None:
+    command = cli.get_command(click.Context(cli), name)
+    assert command is not None
+    assert command.get_short_help_str(limit=67) == COMMANDS[name][2]
+
+
+def test_help_imports_nothing_of_the_analysis() -> None:
+    probe = (
+        "import json, sys\n"
+        "from fivewhys.cli import cli\n"
+        "try:\n"
+        "    cli(['--help'], prog_name='fivewhys')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(done.stderr))
+    assert "Commands:" in done.stdout
+    heavy = {"polars", "pydantic", "jinja2", "google.cloud.logging", "fivewhys.pipeline"}
+    assert loaded & heavy == set()
+
+
+def test_every_command_is_listed_and_runs_through_the_group() -> None:
+    assert cli.list_commands(click.Context(cli)) == sorted(COMMANDS)
+    result = subprocess.run(
+        [sys.executable, "-m", "fivewhys.cli", "rules", "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "validate" in result.stdout
