@@ -304,3 +304,25 @@ def test_a_rerun_attempt_keeps_its_own_window_and_ids(
     final = calls[("test_always_fails", 1)]
     assert connections(final) == ["conn_broken00000"]
     assert window(calls[("test_always_fails", 0)])[1] < window(final)[0]
+
+
+def test_a_crashed_worker_is_named_in_the_record_the_controller_makes(
+    pytester: pytest.Pytester,
+) -> None:
+    # xdist's controller reports a worker that died mid-test itself (dsession.handle_crashitem):
+    # no worker_id travels with it, the worker is the one attached as report.node
+    pytester.makepyfile(test_crash="import os\n\ndef test_crash():\n    os._exit(1)\n")
+    sidecar = pytester.path / "sidecar.jsonl"
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--fivewhys", "--fivewhys-sidecar", str(sidecar), "-n", "2"
+    )
+    result.assert_outcomes(failed=1)
+    records = _records(sidecar)
+    (crash,) = (record for record in records if record["outcome"] == "failed")
+    assert crash["worker"] in WORKERS
+    assert crash["longrepr"] == f"worker '{crash['worker']}' crashed while running " + repr(
+        "test_crash.py::test_crash"
+    )
+    # the setup it finished before dying was forwarded from the same worker
+    (setup,) = (record for record in records if record["when"] == "setup")
+    assert setup["worker"] == crash["worker"]
