@@ -12,10 +12,12 @@ controller writes the sidecar and runs `--fivewhys-analyze`, so one process owns
 sidecar record names its worker (`"worker": "gw0"`, from the `worker_id` xdist puts on each
 forwarded report); a worker also adds the property `fivewhys.worker`, the one place JUnit can
 carry it. Under pytest-rerunfailures a failed attempt that is retried arrives as outcome
-`rerun`; its record carries `"rerun": N`, rerunfailures' 0-based attempt counter
-(`report.rerun`), as do the later attempts' records. Each attempt starts clean: the
+`rerun`, and every record of a test it ran carries `"rerun": N`, its 0-based attempt counter
+(`report.rerun`: 0 on the first attempt, 1 on the first rerun). Each attempt starts clean: the
 properties this plugin added in an earlier attempt (its window, its ids) are dropped, so an
-attempt's window and ids are its own. Both keys are absent when the plugin is not in play.
+attempt's window and ids are its own. Each key is absent where its plugin set nothing (a
+serial run; a run without --reruns, except a crashed worker's record, which an installed
+rerunfailures always counts).
 """
 
 from __future__ import annotations
