@@ -5,6 +5,19 @@ gets properties `fivewhys.start` / `fivewhys.<phase>.stop` (UTC) and the connect
 ids and traces seen in its output; `--fivewhys-sidecar` also writes them, with each report, as
 pytest-reportlog-shaped JSONL that `fivewhys analyze` reads. Off unless asked. Heavy imports
 (polars, the pipeline) happen only when an analysis runs.
+
+Under pytest-xdist the properties are made in the worker that ran the test and travel to the
+controller in the report's user_properties (xdist serializes the whole report); only the
+controller writes the sidecar and runs `--fivewhys-analyze`, so one process owns the file. A
+sidecar record names its worker (`"worker": "gw0"`, from the `worker_id` xdist puts on each
+forwarded report); a worker also adds the property `fivewhys.worker`, the one place JUnit can
+carry it. Under pytest-rerunfailures a failed attempt that is retried arrives as outcome
+`rerun`, and every record of a test it ran carries `"rerun": N`, its 0-based attempt counter
+(`report.rerun`: 0 on the first attempt, 1 on the first rerun). Each attempt starts clean: the
+properties this plugin added in an earlier attempt (its window, its ids) are dropped, so an
+attempt's window and ids are its own. Each key is absent where its plugin set nothing (a
+serial run; a run without --reruns, except a crashed worker's record, which an installed
+rerunfailures always counts).
 """
 
 from __future__ import annotations
@@ -21,6 +34,14 @@ import pytest
 
 ENABLED = "fivewhys"
 _ID_PROPERTIES = {"connection_ids": "connection_id", "user_ids": "user_id", "traces": "trace"}
+WORKER_PROPERTY = "fivewhys.worker"
+#: the properties this plugin put on an item in its current attempt (dropped when a rerun starts)
+_OWN = pytest.StashKey[list[tuple[str, str]]]()
+#: captured-output sections an item's reports carry so far, and those from its earlier attempts:
+#: pytest keeps appending an item's captured output, so a rerun's reports hold the attempts'
+#: before it too (pytest-rerunfailures leaves them), and ids are read from this attempt's only
+_SECTIONS_SEEN = pytest.StashKey[int]()
+_SECTIONS_EARLIER = pytest.StashKey[int]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -85,7 +106,37 @@ def _sidecar_path(config: pytest.Config) -> Path | None:
     return None
 
 
+def _xdist_worker(config: pytest.Config) -> str | None:
+    """This process's xdist worker id (`gw0`), or None in the controller and a serial run."""
+    workerinput = getattr(config, "workerinput", None)
+    return str(workerinput["workerid"]) if isinstance(workerinput, dict) else None
+
+
+def _worker_of(report: pytest.TestReport) -> str | None:
+    """Which xdist worker ran a report the controller received: the `worker_id` xdist's
+    remote.py puts on every forwarded report, else the gateway of the WorkerController that
+    dsession.py attaches as `report.node` (its own report for a crashed worker)."""
+    worker = getattr(report, "worker_id", None)
+    if worker is None:
+        worker = getattr(getattr(getattr(report, "node", None), "gateway", None), "id", None)
+    return worker if isinstance(worker, str) else None
+
+
+def _longrepr_text(report: pytest.TestReport) -> str | None:
+    """The report's text as a serial run has it: pytest's longreprtext opens a report that
+    carries an xdist `node` with that worker's line ("[gw0] linux -- Python 3.11.7 <the
+    interpreter's path>"), which is no part of the failure and names a machine path."""
+    text = report.longreprtext
+    worker = _worker_of(report)
+    if worker is not None and hasattr(report, "node") and text.startswith(f"[{worker}] "):
+        text = text.partition("\n")[2].strip()
+    return text or None
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    # workers forward every report to the controller, which alone writes the file
+    if _xdist_worker(config) is not None:
+        return
     path = _sidecar_path(config) if _enabled(config) else None
     if path is not None:
         config.pluginmanager.register(SidecarWriter(path), "fivewhys-sidecar")
@@ -103,21 +154,26 @@ class SidecarWriter:
         self._handle.write(json.dumps(record) + "\n")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self._write(
-            {
-                "$report_type": "TestReport",
-                "nodeid": report.nodeid,
-                "location": list(report.location),
-                "when": report.when,
-                "outcome": report.outcome,
-                "start": report.start,
-                "stop": report.stop,
-                "duration": report.duration,
-                "longrepr": report.longreprtext or None,
-                "sections": [list(section) for section in report.sections],
-                "user_properties": [[str(k), str(v)] for k, v in report.user_properties],
-            }
-        )
+        record: dict[str, Any] = {
+            "$report_type": "TestReport",
+            "nodeid": report.nodeid,
+            "location": list(report.location),
+            "when": report.when,
+            "outcome": report.outcome,
+            "start": report.start,
+            "stop": report.stop,
+            "duration": report.duration,
+            "longrepr": _longrepr_text(report),
+            "sections": [list(section) for section in report.sections],
+            "user_properties": [[str(k), str(v)] for k, v in report.user_properties],
+        }
+        worker = _worker_of(report)
+        if worker is not None:
+            record["worker"] = worker
+        attempt = getattr(report, "rerun", None)  # pytest-rerunfailures' attempt counter
+        if isinstance(attempt, int):
+            record["rerun"] = attempt
+        self._write(record)
 
     def pytest_sessionfinish(self, exitstatus: int) -> None:
         self._write({"$report_type": "SessionFinish", "exitstatus": int(exitstatus)})
@@ -130,8 +186,20 @@ def _add_property(
     pair = (name, value)
     if pair not in item.user_properties:
         item.user_properties.append(pair)
+        item.stash.setdefault(_OWN, []).append(pair)
     if report is not None and pair not in report.user_properties:
         report.user_properties.append(pair)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A rerun (pytest-rerunfailures runs the same item again) starts without the window and
+    ids of the attempt before: that attempt's reports already hold them."""
+    for pair in item.stash.get(_OWN, []):
+        if pair in item.user_properties:
+            item.user_properties.remove(pair)
+    item.stash[_OWN] = []
+    item.stash[_SECTIONS_EARLIER] = item.stash.get(_SECTIONS_SEEN, 0)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -142,12 +210,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     if call.when == "setup":
         _add_property(item, None, "fivewhys.start", _utc(call.start))
+        worker = _xdist_worker(item.config)
+        if worker is not None:
+            _add_property(item, None, WORKER_PROPERTY, worker)
     _add_property(item, None, f"fivewhys.{call.when}.stop", _utc(call.stop))
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
     from fivewhys.ids import extract_ids, observed_text
 
-    texts = [observed_text(report.longreprtext), *(text for _title, text in report.sections)]
+    item.stash[_SECTIONS_SEEN] = len(report.sections)
+    own = report.sections[item.stash.get(_SECTIONS_EARLIER, 0) :]
+    texts = [observed_text(report.longreprtext), *(text for _title, text in own)]
     ids = extract_ids(texts, {str(k): str(v) for k, v in item.user_properties})
     for field, name in _ID_PROPERTIES.items():
         for value in getattr(ids, field):
@@ -158,7 +231,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
 ) -> None:
-    """Run the analysis on a red run and say where the report is."""
+    """Run the analysis on a red run and say where the report is (in the controller: an xdist
+    worker has seen only its own tests, and the sidecar is the controller's)."""
+    if _xdist_worker(config) is not None:
+        return
     if not config.getoption("fivewhys_analyze") or not terminalreporter.stats.get(
         "failed", []
     ) + terminalreporter.stats.get("error", []):
