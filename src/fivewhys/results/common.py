@@ -253,6 +253,11 @@ _RUNNER_TIMEOUT = re.compile(r"\bTimeout \(>(\d+(?:\.\d+)?)s\) from pytest-timeo
 _DUMP_BANNER = re.compile(r"^\+{3,} Timeout \+{3,}$", re.MULTILINE)
 _DUMP_FRAME = re.compile(r'^  File "([^"\n]+)", line (\d+), in (\S+)$', re.MULTILINE)
 _TRACEBACK_PLACE = re.compile(r"^(\S+?\.py):(\d+): ", re.MULTILINE)
+#: a dumped thread's header (`~~~ Stack of MainThread (140585902500736) ~~~`); pytest runs tests
+#: in its main thread, the other threads are the test's helpers or the plugins'
+_MAIN_STACK = re.compile(
+    r"^~+ Stack of MainThread \(\d+\) ~+$(.*?)(?=^~+ Stack of |^\++ |\Z)", re.MULTILINE | re.DOTALL
+)
 
 
 def without_stack_dumps(text: str) -> str:
@@ -277,8 +282,8 @@ def runner_timeout(message: str) -> float | None:
 
 def own_frames(details: str, test_file: str | None) -> tuple[str, ...]:
     """The frames of the test's own file where a runner timeout stopped it, outermost first:
-    from the dump's stacks (the thread method dumps the test's thread too), else from the
-    traceback's places (the signal method raises in the test's thread)."""
+    from the dump's stack of the main thread (the thread method dumps it), else from the
+    traceback's places (the signal method raises in the test's thread and dumps the others)."""
     if not test_file:
         return ()
     name = test_file.replace("\\", "/")
@@ -287,8 +292,10 @@ def own_frames(details: str, test_file: str | None) -> tuple[str, ...]:
         path = path.replace("\\", "/")
         return path == name or path.endswith("/" + name)
 
+    main = _MAIN_STACK.search(details)
+    stack = main.group(1) if main else ""
     dumped = [
-        f"{name}:{m.group(2)} in {m.group(3)}" for m in _DUMP_FRAME.finditer(details) if own(m[1])
+        f"{name}:{m.group(2)} in {m.group(3)}" for m in _DUMP_FRAME.finditer(stack) if own(m[1])
     ]
     if dumped:
         return tuple(dict.fromkeys(dumped))
