@@ -26,7 +26,8 @@ def _escape_property(text: str) -> str:
 
 
 def github_annotations(report: Report) -> list[str]:
-    """One `::error file=...,line=...::` line per explained failure, at the failing test."""
+    """One `::error file=...,line=...::` line per explained failure, at the failing test; a
+    flaky test's failed attempt is a `::warning` (the test passed in the end)."""
     causes = {cause.id: cause for cause in report.causes}
     lines = []
     for failure in report.failures:
@@ -38,12 +39,17 @@ def github_annotations(report: Report) -> list[str]:
             props.append(f"file={_escape_property(failure.test_file)}")
         if failure.test_line:
             props.append(f"line={failure.test_line}")
-        props.append(f"title={_escape_property(f'fivewhys {cause.id}: {cause.rule_id}')}")
+        flaky = " (flaky)" if failure.passed_on is not None else ""
+        title = f"fivewhys {cause.id}{flaky}: {cause.rule_id}"
+        props.append(f"title={_escape_property(title)}")
         message = (
             f"{cause.title} (confidence {cause.confidence:.2f}, proven by {cause.proof}). "
             f"{failure.test_id}"
         )
-        lines.append(f"::error {','.join(props)}::{_escape_data(message)}")
+        if failure.run_note():
+            message += f" ({failure.run_note()})"
+        level = "warning" if flaky else "error"
+        lines.append(f"::{level} {','.join(props)}::{_escape_data(message)}")
     return lines
 
 
@@ -67,32 +73,44 @@ def logs_incomplete(report: Report) -> str | None:
     return None
 
 
-def exit_code(report: Report, *, strict: bool, fail_on_unexplained: bool) -> ExitCode:
+def exit_code(
+    report: Report, *, strict: bool, fail_on_unexplained: bool, fail_on_flaky: bool = False
+) -> ExitCode:
     """OK unless --strict and the logs are incomplete, or --fail-on-unexplained and some
-    failure has no cause and is not client-side."""
+    failure (a flaky test's failed attempt too) has no cause and is not client-side, or
+    --fail-on-flaky and some test passed only on a rerun. A flaky test whose attempts are all
+    explained does not fail the job by itself: pytest passed it."""
     if strict and logs_incomplete(report):
         return ExitCode.LOGS_INCOMPLETE
     if fail_on_unexplained and any(
         f.cause_id is None and f.bucket in UNEXPLAINED_BUCKETS for f in report.failures
     ):
         return ExitCode.UNEXPLAINED_FAILURES
+    if fail_on_flaky and report.flaky_tests():
+        return ExitCode.FLAKY_TESTS
     return ExitCode.OK
 
 
 def describe(history: CauseHistory) -> str:
-    """One line a reader understands: new, recurring since when, or back after a fix."""
+    """One line a reader understands: new, recurring since when, or back after a fix; and how
+    many of its failures across runs were attempts of flaky tests."""
+    flaky = (
+        f"; {history.flaky} of its failures across runs passed on a rerun (flaky)"
+        if history.flaky
+        else ""
+    )
     if history.status == "new":
-        return f"new: not seen in earlier runs (fingerprint {history.fingerprint})"
+        return f"new: not seen in earlier runs{flaky} (fingerprint {history.fingerprint})"
     first = utc(history.first_seen) if history.first_seen else "an earlier run"
     where = f" in revision {history.first_revision}" if history.first_revision else ""
     if history.status == "regression":
         fixed = utc(history.fixed_at) if history.fixed_at else "earlier"
         return (
-            f"regression: marked fixed {fixed}, back now; first seen {first}{where} "
+            f"regression: marked fixed {fixed}, back now; first seen {first}{where}{flaky} "
             f"(fingerprint {history.fingerprint})"
         )
     return (
-        f"recurring: first seen {first}{where}, in {history.runs_seen} earlier run(s) "
+        f"recurring: first seen {first}{where}, in {history.runs_seen} earlier run(s){flaky} "
         f"(fingerprint {history.fingerprint})"
     )
 

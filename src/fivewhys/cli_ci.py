@@ -63,6 +63,11 @@ ARTIFACTS = ("rca.md", "rca.json", "rca.html", "logs.parquet")
     is_flag=True,
     help="Exit 1 when a failure has no cause and is not the test's own.",
 )
+@click.option(
+    "--fail-on-flaky",
+    is_flag=True,
+    help="Exit 1 when a test failed, then passed on a rerun (pytest-rerunfailures).",
+)
 @window_options
 @live_options
 @fail_cleanly
@@ -75,6 +80,7 @@ def ci_command(
     flavor: str,
     strict: bool,
     fail_on_unexplained: bool,
+    fail_on_flaky: bool,
     started_at: datetime | None,
     **options: Any,
 ) -> None:
@@ -128,7 +134,14 @@ def ci_command(
     click.echo(f"fivewhys ci: wrote {artifacts}: {report.counts_line()}", err=True)
     if incomplete:
         click.echo(f"fivewhys ci: the report says so: {incomplete}", err=True)
-    sys.exit(exit_code(report, strict=strict, fail_on_unexplained=fail_on_unexplained))
+    sys.exit(
+        exit_code(
+            report,
+            strict=strict,
+            fail_on_unexplained=fail_on_unexplained,
+            fail_on_flaky=fail_on_flaky,
+        )
+    )
 
 
 def _write_artifact(path: Path, text: str) -> None:

@@ -122,18 +122,21 @@ class _Runs:
 def _own_intervals(
     failures: list[Failure], intervals: Sequence[RunInterval]
 ) -> list[tuple[datetime | None, datetime | None]]:
-    """Each failing test's own interval (of its test id, meeting the failure), or nulls."""
+    """Each failing test's own interval (of its test id and attempt, meeting the failure), or
+    nulls."""
     by_test: dict[str, list[RunInterval]] = {}
     for interval in intervals:
         by_test.setdefault(interval.test_id, []).append(interval)
     own: list[tuple[datetime | None, datetime | None]] = []
     for failure in failures:
-        meets = (
+        meets = [
             i
             for i in by_test.get(failure.test_id, ())
             if i.start <= failure.finished_at and i.end >= failure.started_at
-        )
-        found = next(meets, None)
+        ]
+        # the failure's own attempt first: a rerun's interval is not the failed attempt's
+        meets.sort(key=lambda i: i.attempt != failure.attempt)
+        found = meets[0] if meets else None
         own.append((found.start, found.end) if found else (None, None))
     return own
 

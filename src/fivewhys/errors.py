@@ -18,6 +18,8 @@ class ExitCode(IntEnum):
     RULE_LINT_WARNINGS = 1
     #: `ci --fail-on-unexplained`: a failure has no cause and is not the test's own
     UNEXPLAINED_FAILURES = 1
+    #: `ci --fail-on-flaky`: a test failed, then passed on a rerun
+    FLAKY_TESTS = 1
     #: a usage problem or bad input (file, rule, option): nothing trustworthy was written
     INPUT_ERROR = 2
     #: `ci --strict`: the logs could not be read, or not all of them

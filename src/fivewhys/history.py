@@ -3,6 +3,8 @@
 A history directory keeps each analysed run's JSON report (`runs/`) and the causes marked
 fixed (`fixed.json`). A cause is recognised across runs by its fingerprint: its rule and the
 masked template of its main evidence line, which stay the same while ids and times change.
+Each run also tells how many of a cause's failures were attempts of flaky tests (that passed on
+a rerun): counted across runs, they tell an intermittent cause from a steady one.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class CauseHistory:
     runs_seen: int = 0
     #: when it was marked fixed (status "regression")
     fixed_at: datetime | None = None
+    #: its failures that were attempts of flaky tests, in the earlier runs and this one
+    flaky: int = 0
 
 
 def fingerprint(rule_id: str, template: str) -> str:
@@ -57,6 +61,8 @@ def run_time(report: Report) -> datetime | None:
 class _Seen:
     run_at: datetime
     revision: str | None
+    #: the cause's failures in that run that passed on a rerun
+    flaky: int = 0
 
 
 class _Unreadable(Exception):
@@ -106,6 +112,10 @@ def _run_causes(path: Path) -> tuple[datetime | None, list[tuple[str, _Seen]]]:
     if not times:
         return None, []
     run_at = min(times)
+    flaky: dict[str, int] = {}
+    for failure in failures:  # a report before schema 1.2 has no passed_on: none were flaky
+        if isinstance(failure.get("cause_id"), str) and failure.get("passed_on") is not None:
+            flaky[failure["cause_id"]] = flaky.get(failure["cause_id"], 0) + 1
     seen: list[tuple[str, _Seen]] = []
     for cause in _list(data.get("causes", []), "causes"):
         cause = _mapping(cause, "a cause")
@@ -118,7 +128,11 @@ def _run_causes(path: Path) -> tuple[datetime | None, list[tuple[str, _Seen]]]:
         seen.append(
             (
                 fingerprint(rule_id, template),
-                _Seen(run_at, revision if isinstance(revision, str) else None),
+                _Seen(
+                    run_at,
+                    revision if isinstance(revision, str) else None,
+                    flaky.get(cause["id"], 0) if isinstance(cause.get("id"), str) else 0,
+                ),
             )
         )
     return run_at, seen
@@ -191,6 +205,7 @@ def classify(
             first_revision=first.revision if first else None,
             runs_seen=len(earlier),
             fixed_at=fixed_at if status == "regression" else None,
+            flaky=cause.flaky + sum(s.flaky for s in earlier),
         )
     return result
 

@@ -39,6 +39,8 @@ class RunInterval(Record):
     test_id: str
     start: datetime
     end: datetime
+    #: which run of the test (1 the first; a rerun or another shard's run counts on)
+    attempt: int = 1
 
 
 class ClientEvent(Record):
@@ -57,6 +59,9 @@ class ClientEvent(Record):
     timeout: bool = False
     #: the User-Agent the client sent, when its output shows it (websockets' debug log)
     user_agent: str | None = None
+    #: the test runner's own timeout killed the test (pytest-timeout): its limit in seconds,
+    #: 0 when the results show the kill but not the limit
+    runner_timeout_s: float | None = None
 
 
 class Failure(Record):
@@ -82,6 +87,14 @@ class Failure(Record):
     event: ClientEvent = ClientEvent()
     signature: str = Field(default="", description="masked message, for grouping")
     properties: dict[str, str] = Field(default_factory=dict)
+    #: which run of the test failed (1 the first; reruns and other shards' runs count on)
+    attempt: int = 1
+    #: the later attempt the test passed on (a flaky test), None when it never passed
+    passed_on: int | None = None
+    #: the shard (results file of one run of a CI matrix) it came from, when there are several
+    shard: str | None = None
+    #: the test's own frames (`file:line in function`) where a runner timeout stopped it
+    frames: tuple[str, ...] = ()
 
 
 class Evidence(Record):
@@ -173,6 +186,34 @@ class FailureReport(Record):
     note: str
     #: False when no log line at all falls in the failure's window
     covered: bool
+    #: which run of the test failed (1 the first; reruns and other shards' runs count on)
+    attempt: int = 1
+    #: the later attempt the test passed on: the test is flaky; None when it never passed
+    passed_on: int | None = None
+    #: the shard it came from, when the run's results are several shards
+    shard: str | None = None
+    #: the test runner's timeout killed it (pytest-timeout): its limit in seconds (0: unknown)
+    runner_timeout_s: float | None = None
+    #: the test's own frames where that timeout stopped it, outermost first
+    frames: tuple[str, ...] = ()
+
+    def run_note(self) -> str:
+        """How this attempt ran, in words every format shows beside the test: flaky or which
+        attempt, which shard, stopped by the runner's timeout where; empty for a plain run."""
+        parts = []
+        if self.passed_on is not None:
+            parts.append(
+                f"flaky: attempt {self.attempt} failed, passed on attempt {self.passed_on}"
+            )
+        elif self.attempt > 1:
+            parts.append(f"attempt {self.attempt}")
+        if self.shard:
+            parts.append(f"shard {self.shard}")
+        if self.runner_timeout_s is not None:
+            limit = f" after {self.runner_timeout_s:g} s" if self.runner_timeout_s else ""
+            where = f" in {', '.join(self.frames)}" if self.frames else ""
+            parts.append(f"stopped by the test runner's timeout (pytest-timeout){limit}{where}")
+        return "; ".join(parts)
 
 
 class Cause(Record):
@@ -198,6 +239,10 @@ class Cause(Record):
     tentative: bool = False
     #: no named rule: the keyed ERROR line just before the failure, titled by its template
     generic: bool = False
+    #: every failure it explains is an attempt of a test that passed on a rerun (flaky)
+    intermittent: bool = False
+    #: how many of its failures are attempts of flaky tests
+    flaky: int = 0
 
 
 class Window(Record):
@@ -313,6 +358,20 @@ class Report(Record):
     logs_unread: str | None = None
     #: per log file: how it was read, entries read and skipped, or why it was not
     log_files: tuple[LogFileRead, ...] = ()
+    #: the shards (results of one run's CI matrix) the run was read from, when several
+    shards: tuple[str, ...] = ()
+
+    def failures_of(self, cause_id: str) -> list[FailureReport]:
+        """The failures (attempts) a cause explains, in report order."""
+        return [failure for failure in self.failures if failure.cause_id == cause_id]
+
+    def flaky_tests(self) -> list[str]:
+        """Tests that failed and then passed on a later attempt, sorted."""
+        return sorted({f.test_id for f in self.failures if f.passed_on is not None})
+
+    def failed_tests(self) -> list[str]:
+        """Tests that failed and never passed (real failures), sorted."""
+        return sorted({f.test_id for f in self.failures if f.passed_on is None})
 
     def without_cause(self) -> dict[str, list[FailureReport]]:
         """Failures no cause explains, by bucket (report order), empty buckets left out."""
@@ -327,5 +386,7 @@ class Report(Record):
     def counts_line(self) -> str:
         """`4 failure(s), 3 cause(s); 1 client-side`: what a terminal line says of a run."""
         line = f"{len(self.failures)} failure(s), {len(self.causes)} cause(s)"
+        if flaky := self.flaky_tests():
+            line += f", {len(flaky)} flaky test(s)"
         rest = [f"{len(found)} {bucket}" for bucket, found in self.without_cause().items()]
         return line + ("; " + ", ".join(rest) if rest else "")

@@ -51,7 +51,8 @@ from fivewhys.results import read_results
 from fivewhys.rules.loader import bundled_rules_dir, load_rules
 from fivewhys.whys import build_causes, explain_failures, failure_reports, time_caps
 
-SCHEMA_VERSION = "1.1"
+#: 1.2: attempts, flaky tests, intermittent causes, shards, runner timeouts and their frames
+SCHEMA_VERSION = "1.2"
 #: fallback buckets a rule files a failure into
 BUCKETED = ("client-side", "server-error")
 
@@ -194,6 +195,7 @@ def _analyze(analysis: Analysis) -> Report:
         warnings=(*results.warnings, *logs.warnings),
         logs_unread=logs_unread,
         log_files=tuple(logs.files),
+        shards=tuple(results.shards),
     )
     return clean_report(report)
 
@@ -342,6 +344,11 @@ def _file_notes(files: Sequence[LogFileRead]) -> list[str]:
 def _unplaced(failure: Failure) -> FailureReport:
     """A failure its results place nowhere in time: listed, and no log joined to it."""
     return FailureReport(
+        attempt=failure.attempt,
+        passed_on=failure.passed_on,
+        shard=failure.shard,
+        runner_timeout_s=failure.event.runner_timeout_s,
+        frames=failure.frames,
         test_id=failure.test_id,
         outcome=failure.outcome,
         message=failure.message,
@@ -386,10 +393,22 @@ def _summary(
     explained = sum(1 for f in failures if f.cause_id)
     of_run = sum(1 for f in read if f.phase in RUN_PHASES)
     run_text = f"{of_run} error(s) of the run itself (collection, import or internal errors)"
+    last: dict[str, int] = {}
+    for f in failures:
+        last[f.test_id] = max(f.attempt, last.get(f.test_id, 0))
+    # a real failure counts once, at its last attempt; its earlier attempts are not more tests
+    failed = [f for f in failures if f.passed_on is None and f.attempt == last[f.test_id]]
+    flaky = {f.test_id for f in failures if f.passed_on is not None}
+    attempts = sum(1 for f in failures if f.passed_on is not None)
     if not tests_total:
         parts = [f"No test ran: {run_text}." if of_run else "No test ran: the results hold none."]
     else:
-        parts = [f"{len(failures) - of_run} of {tests_total} tests failed."]
+        parts = [f"{len(failed) - of_run} of {tests_total} tests failed."]
+        if flaky:
+            parts.append(
+                f"{len(flaky)} flaky: failed, then passed on a rerun ({attempts} failed "
+                f"attempt{'s' if attempts != 1 else ''}, each analysed below)."
+            )
         if of_run:
             parts.append(f"And {run_text}.")
     if causes:
@@ -398,7 +417,8 @@ def _summary(
             f"confidence {c.confidence:.2f}, proven by {c.proof})"
             for c in causes
         )
-        parts.append(f"{len(causes)} cause(s) explain {explained} of them: {listed}.")
+        what = "them" if len(failures) == len(failed) else f"the {len(failures)} failed attempts"
+        parts.append(f"{len(causes)} cause(s) explain {explained} of {what}: {listed}.")
     buckets = Counter(f.bucket for f in failures if not f.cause_id)
     if buckets["client-side"]:
         parts.append(

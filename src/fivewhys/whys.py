@@ -461,7 +461,7 @@ def _cause(cause_id: str, items: list[Explained]) -> Cause:
         rule_id=rule.id,
         title=generic_title(primaries) if generic else rule.title,
         level=rule.level,
-        failures=tuple(i.failure.test_id for i in items),
+        failures=tuple(dict.fromkeys(i.failure.test_id for i in items)),
         confidence=min(i.confidence for i in items),
         proof=proof,
         whys=tuple(whys),
@@ -473,6 +473,8 @@ def _cause(cause_id: str, items: list[Explained]) -> Cause:
         references=tuple(rule.references),
         tentative=match.tentative,
         generic=generic,
+        intermittent=all(i.failure.passed_on is not None for i in items),
+        flaky=sum(1 for i in items if i.failure.passed_on is not None),
     )
 
 
@@ -636,6 +638,11 @@ def failure_reports(
                     item, correlation.covered[index], window_text, correlation.set_aside[index]
                 ),
                 covered=correlation.covered[index],
+                attempt=failure.attempt,
+                passed_on=failure.passed_on,
+                shard=failure.shard,
+                runner_timeout_s=failure.event.runner_timeout_s,
+                frames=failure.frames,
             )
         )
     return reports

@@ -48,6 +48,5 @@ def render_report(env: jinja2.Environment, template: str, report: Report) -> str
         report=report,
         buckets=NO_CAUSE_BUCKETS,
         why_labels=WHY_LABELS,
-        by_test={failure.test_id: failure for failure in report.failures},
     )
     return rendered.rstrip("\n") + "\n"

@@ -1,7 +1,10 @@
 """Results readers: failed e2e tests from JUnit XML, pytest-reportlog or pytest-json-report.
 
 Each file's format is told from its content. Several files may be given: one failure reported
-by two files of the same run is kept once, from the file with the best times.
+by two files of the same run is kept once, from the file with the best times. Files of distinct
+runs are shards (a CI matrix): each keeps its own clock, and the same test in two shards is two
+attempts. A test whose last attempt passed after a failed one is flaky: each failed attempt
+stays a failure of its own, marked with the attempt it passed on.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ class ResultSet:
     warnings: list[str]
     #: when each test of each file ran, passed ones too (correlate reads them)
     intervals: list[RunInterval] = field(default_factory=list)
+    #: the shards read (one name per run, its first file), when the files are of several runs
+    shards: list[str] = field(default_factory=list)
 
 
 def read_results(
@@ -58,14 +63,75 @@ def read_results(
         _read_one(Path(path), tz=tz, patterns=patterns, started_at=started_at) for path in paths
     ]
     failures, merge_notes = _merge(files)
-    failures.sort(key=lambda failure: (failure.finished_at, failure.test_id))
+    runs = _runs(files)
+    names = [str(run[0].path) for run in runs] if len(runs) > 1 else []
+    failures, intervals = _attempts(failures, runs, names)
+    failures.sort(key=lambda failure: (failure.finished_at, failure.test_id, failure.attempt))
+    notes = [note for file in files for note in file.notes] + merge_notes
+    if names:
+        notes.append(
+            f"{len(names)} shards of one run (results of distinct runs: {', '.join(names)}): "
+            "each placed by its own times; a test in two shards is two attempts"
+        )
     return ResultSet(
         failures=failures,
         tests_total=len(set().union(*(file.test_ids for file in files))),
-        notes=[note for file in files for note in file.notes] + merge_notes,
+        notes=notes,
         warnings=[warning for file in files for warning in file.warnings],
-        intervals=[span for file in files for span in file.intervals],
+        intervals=intervals,
+        shards=names,
     )
+
+
+def _runs(files: list[FileResults]) -> list[list[FileResults]]:
+    """The files grouped by run (files of one run joined by `_same_run`), in the order given."""
+    runs: list[list[FileResults]] = []
+    for file in files:
+        joined = [run for run in runs if any(_same_run(file, other) for other in run)]
+        merged = [file] + [member for run in joined for member in run]
+        runs = [run for run in runs if run not in joined]
+        runs.append(sorted(merged, key=files.index))
+    return sorted(runs, key=lambda run: files.index(run[0]))
+
+
+def _attempts(
+    failures: list[Failure], runs: list[list[FileResults]], names: list[str]
+) -> tuple[list[Failure], list[RunInterval]]:
+    """Attempts numbered across shards (by when each began) and failures of flaky tests marked
+    with the attempt they passed on; intervals of one run's twin files kept once."""
+    run_of = {id(file): n for n, run in enumerate(runs) for file in run}
+    spans: dict[tuple[int, str, int], RunInterval] = {}
+    for n, run in enumerate(runs):
+        for file in sorted(run, key=lambda file: _PREFERENCE[file.kind]):
+            for span in file.intervals:
+                spans.setdefault((n, span.test_id, span.attempt), span)
+    order: dict[str, list[tuple[datetime, int, int]]] = {}
+    for (n, test_id, attempt), span in spans.items():
+        order.setdefault(test_id, []).append((span.start, n, attempt))
+    number: dict[tuple[int, str, int], int] = {}
+    last: dict[str, tuple[int, int]] = {}
+    for test_id, seen in order.items():
+        seen.sort()
+        for k, (_start, n, attempt) in enumerate(seen, 1):
+            number[(n, test_id, attempt)] = k
+        last[test_id] = (seen[-1][1], seen[-1][2])
+    by_file = {id(failure): file for run in runs for file in run for failure in file.failures}
+    failing = {
+        (run_of[id(by_file[id(f)])], f.test_id, f.attempt) for f in failures if id(f) in by_file
+    }
+    marked: list[Failure] = []
+    for failure in failures:
+        n = run_of[id(by_file[id(failure)])]
+        key = (n, failure.test_id, failure.attempt)
+        update: dict[str, object] = {"shard": names[n] if names else None}
+        if key in number:
+            update["attempt"] = number[key]
+            final = last[failure.test_id]
+            if (final[0], failure.test_id, final[1]) not in failing:
+                update["passed_on"] = len(order[failure.test_id])
+        marked.append(failure.model_copy(update=update))
+    intervals = [span.model_copy(update={"attempt": number[key]}) for key, span in spans.items()]
+    return marked, intervals
 
 
 def _same_run(a: FileResults, b: FileResults) -> bool:
@@ -86,13 +152,14 @@ def _same_run(a: FileResults, b: FileResults) -> bool:
 
 
 def _merge(files: list[FileResults]) -> tuple[list[Failure], list[str]]:
-    """All failures, except a (test, phase) already kept from another file of the same run."""
+    """All failures, except a (test, phase, attempt) already kept from another file of the
+    same run."""
     kept: list[Failure] = []
-    seen: dict[tuple[str, str], list[FileResults]] = {}
+    seen: dict[tuple[str, str, int], list[FileResults]] = {}
     dropped: Counter[tuple[str, str]] = Counter()
     for file in sorted(files, key=lambda file: (file.span is None, _PREFERENCE[file.kind])):
         for failure in file.failures:
-            key = (failure.test_id, failure.phase)
+            key = (failure.test_id, failure.phase, failure.attempt)
             others = (other for other in seen.get(key, []) if other is not file)
             twin = next((other for other in others if _same_run(other, file)), None)
             if twin is not None:

@@ -38,18 +38,22 @@ class FileResults:
     span: tuple[datetime, datetime] | None = None
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    _span_at: dict[str, int] = field(default_factory=dict, repr=False)
 
-    def ran(self, test_id: str, start: datetime, end: datetime) -> None:
-        """Note a test of the file (by node id) and when it ran; its phases widen its span."""
+    _span_at: dict[tuple[str, int], int] = field(default_factory=dict, repr=False)
+
+    def ran(self, test_id: str, start: datetime, end: datetime, attempt: int = 1) -> None:
+        """Note a test of the file (by node id) and when one attempt of it ran; its phases
+        widen that attempt's span."""
         self.test_ids.add(test_id)
-        at = self._span_at.setdefault(test_id, len(self.intervals))
+        at = self._span_at.setdefault((test_id, attempt), len(self.intervals))
         if at < len(self.intervals):
             known = self.intervals[at]
             start, end = min(start, known.start), max(end, known.end)
-            self.intervals[at] = RunInterval(test_id=test_id, start=start, end=end)
+        span = RunInterval(test_id=test_id, start=start, end=end, attempt=attempt)
+        if at < len(self.intervals):
+            self.intervals[at] = span
         else:
-            self.intervals.append(RunInterval(test_id=test_id, start=start, end=end))
+            self.intervals.append(span)
 
 
 class InputRecord(BaseModel):
@@ -241,6 +245,64 @@ def _bounded(text: str, limit: int) -> str:
     return f"{text[:limit]} [cut by fivewhys: {len(text)} characters, the first {limit} kept]"
 
 
+#: pytest-timeout's failure text (pytest_timeout.py, `timeout_sigalrm`: "Timeout (>%ss) from
+#: pytest-timeout.", raised by pytest.fail, so the report says `Failed: Timeout ...`)
+_RUNNER_TIMEOUT = re.compile(r"\bTimeout \(>(\d+(?:\.\d+)?)s\) from pytest-timeout\b")
+#: the banner pytest-timeout writes around its dump of every thread's stack (`write_title`
+#: with sep "+"), and the dump's frames (`traceback.format_stack`)
+_DUMP_BANNER = re.compile(r"^\+{3,} Timeout \+{3,}$", re.MULTILINE)
+_DUMP_FRAME = re.compile(r'^  File "([^"\n]+)", line (\d+), in (\S+)$', re.MULTILINE)
+_TRACEBACK_PLACE = re.compile(r"^(\S+?\.py):(\d+): ", re.MULTILINE)
+#: a dumped thread's header (`~~~ Stack of MainThread (140585902500736) ~~~`); pytest runs tests
+#: in its main thread, the other threads are the test's helpers or the plugins'
+_MAIN_STACK = re.compile(
+    r"^~+ Stack of MainThread \(\d+\) ~+$(.*?)(?=^~+ Stack of |^\++ |\Z)", re.MULTILINE | re.DOTALL
+)
+
+
+def without_stack_dumps(text: str) -> str:
+    """`text` without pytest-timeout's stack dumps (banner to banner): they name every
+    thread's variables and source, not ids the test used."""
+    banners = list(_DUMP_BANNER.finditer(text))
+    if not banners:
+        return text
+    kept, at = [], 0
+    for opening, closing in zip(banners[::2], [*banners[1::2], None], strict=False):
+        kept.append(text[at : opening.start()])
+        at = closing.end() if closing else len(text)
+    kept.append(text[at:])
+    return "".join(kept)
+
+
+def runner_timeout(message: str) -> float | None:
+    """pytest-timeout's limit when its kill is what the message tells, else None."""
+    match = _RUNNER_TIMEOUT.search(message)
+    return float(match.group(1)) if match else None
+
+
+def own_frames(details: str, test_file: str | None) -> tuple[str, ...]:
+    """The frames of the test's own file where a runner timeout stopped it, outermost first:
+    from the dump's stack of the main thread (the thread method dumps it), else from the
+    traceback's places (the signal method raises in the test's thread and dumps the others)."""
+    if not test_file:
+        return ()
+    name = test_file.replace("\\", "/")
+
+    def own(path: str) -> bool:
+        path = path.replace("\\", "/")
+        return path == name or path.endswith("/" + name)
+
+    main = _MAIN_STACK.search(details)
+    stack = main.group(1) if main else ""
+    dumped = [
+        f"{name}:{m.group(2)} in {m.group(3)}" for m in _DUMP_FRAME.finditer(stack) if own(m[1])
+    ]
+    if dumped:
+        return tuple(dict.fromkeys(dumped))
+    traced = [f"{name}:{m.group(2)}" for m in _TRACEBACK_PLACE.finditer(details) if own(m[1])]
+    return tuple(dict.fromkeys(traced))
+
+
 def make_failure(
     *,
     test_id: str,
@@ -256,10 +318,19 @@ def make_failure(
     properties: dict[str, str],
     patterns: IdPatterns,
     placed: bool = True,
+    attempt: int = 1,
 ) -> Failure:
-    """A Failure with its ids, client event and signature taken from its own text."""
+    """A Failure with its ids, client event and signature taken from its own text (a runner
+    timeout's stack dump left out: it is read for the test's frames only)."""
     message, details = _bounded(message, MESSAGE_MAX), _bounded(details, DETAILS_MAX)
     first_line = message.splitlines()[0] if message else ""
+    observed = without_stack_dumps(details)
+    event = extract_client_event(message, observed)
+    limit = runner_timeout(message)
+    frames: tuple[str, ...] = ()
+    if limit is not None:
+        event = event.model_copy(update={"timeout": True, "runner_timeout_s": limit})
+        frames = own_frames(details, test_file or test_id.split("::")[0])
     return Failure(
         test_id=test_id,
         outcome=outcome,
@@ -273,8 +344,10 @@ def make_failure(
         source=source,
         test_file=test_file,
         test_line=test_line,
-        ids=extract_ids([message, observed_text(details)], properties, patterns),
-        event=extract_client_event(message, details),
+        ids=extract_ids([message, observed_text(observed)], properties, patterns),
+        event=event,
         signature=mask(first_line[:SIGNATURE_MAX]),
         properties=properties,
+        attempt=attempt,
+        frames=frames,
     )

@@ -3,10 +3,16 @@
 The report's ``created`` is written when the session finishes and ``duration`` counts from
 session start (pytest-json-report 1.5; checked against a report log of the same run), so the
 run spans ``created - duration`` to ``created``. Tests carry only per-phase durations.
+
+With pytest-rerunfailures each phase keeps only its last attempt, and a test's `outcome` is the
+last one that was not `passed`: `rerun` for a test that failed, was run again and passed
+(plugin.py, `pytest_runtest_logreport`). Such a test is read as flaky, its failed attempt(s) as
+one failure with no text, placed in the test's window.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +20,7 @@ from pydantic import StrictStr, ValidationError
 
 from fivewhys.errors import InputError
 from fivewhys.ids import IdPatterns
+from fivewhys.model import Failure
 from fivewhys.results.common import (
     CrashLocation,
     Epoch,
@@ -103,6 +110,11 @@ def read_json_report(path: Path, document: dict[str, Any], *, patterns: IdPatter
     result.span = (start, end)
     for index, (n, test) in enumerate(tests):
         result.ran(test.nodeid, *layout.window(index, durations[index]))
+        if test.outcome == "rerun":
+            result.failures.append(
+                _lost_attempts(path, n, test, layout.window(index, durations[index]), patterns)
+            )
+            result.ran(test.nodeid, *layout.window(index, durations[index]), 2)
         properties = _properties(test)
         elapsed = 0.0
         captured: list[str] = []
@@ -135,6 +147,30 @@ def read_json_report(path: Path, document: dict[str, Any], *, patterns: IdPatter
         if layout.warning:
             result.warnings.append(layout.warning)
     return result
+
+
+def _lost_attempts(
+    path: Path, n: int, test: _Test, window: tuple[datetime, datetime], patterns: IdPatterns
+) -> Failure:
+    """The failed attempts of a test that passed on a rerun: the report kept none of them."""
+    return make_failure(
+        test_id=test.nodeid,
+        outcome="failed",
+        phase="call",
+        message=(
+            "failed attempt(s): pytest-rerunfailures ran the test again and it passed; "
+            "pytest-json-report keeps only the last attempt (the report log keeps each: "
+            "--report-log)"
+        ),
+        details="",
+        window=window,
+        time_exact=False,
+        source=f"{path}#tests[{n}]",
+        test_file=test.nodeid.split("::")[0],
+        test_line=None,
+        properties=_properties(test),
+        patterns=patterns,
+    )
 
 
 def _properties(test: _Test) -> dict[str, str]:

@@ -6,6 +6,15 @@ wrote no suite `timestamp` (pytest-dev/pytest#5471): such a run is placed by `--
 else to end at the newest time written in the file, else its failures are listed unplaced.
 A module that failed to import and pytest's own internal error are failures of the run, placed
 at its start.
+
+Reruns come in two shapes. pytest with pytest-rerunfailures (16.6.1 and later) writes one
+`<testcase>` per attempt and nothing inside a failed attempt's (pytest's junitxml ignores the
+`rerun` outcome; pytest-rerunfailures#170): a childless testcase followed by one of the same test
+is a failed attempt whose text is lost. Maven Surefire (and tools following it) writes one
+testcase with `<flakyFailure>`/`<flakyError>` per failed attempt of a test that passed, or
+`<failure>`/`<error>` then `<rerunFailure>`/`<rerunError>` per rerun of one that never did, each
+with `message`, `type`, a `<stackTrace>` and its own `<system-out>`/`<system-err>`
+(maven-surefire-plugin/src/site/resources/xsd/surefire-test-report.xsd).
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ import defusedxml
 import defusedxml.ElementTree as SafeET
 
 from fivewhys.errors import InputError
-from fivewhys.ids import IdPatterns
+from fivewhys.ids import DEFAULT_PATTERNS, IdPatterns
 from fivewhys.model import Failure
 from fivewhys.results.common import (
     NOT_RESULTS,
@@ -222,28 +231,90 @@ def _read_suite(
         result.span = span
 
     suite_properties = _properties(suite)
-    previous: tuple[str, datetime] | None = None
+    previous: tuple[str, datetime, int] | None = None
     placed = False
+    ids = [_test_id(case) for case in cases]
+    attempts: dict[str, int] = {}
     for n, case in enumerate(cases):
         source = sources[id(case)]
         if run_failure := _run_failure(case, start, placed_run, source, patterns):
             result.failures.append(run_failure)
             continue
-        test_id = _test_id(case)
+        test_id = ids[n]
+        attempt = attempts.get(test_id, 1)
         window = layout.window(n, durations[n])
-        result.ran(test_id, *window)
-        if previous and previous[0] == test_id:
+        result.ran(test_id, *window, attempt)
+        if previous and previous[0] == test_id and previous[2] == attempt:
             # pytest writes a call failure and a teardown error as two testcase elements
             window = (previous[1], window[1])
-        previous = (test_id, window[0])
+        previous = (test_id, window[0], attempt)
         properties = suite_properties | _properties(case)
-        failures = _failures(case, test_id, window, source, properties, patterns, placed_run)
+        if n + 1 < len(cases) and ids[n + 1] == test_id and _childless(case):
+            failures = [_lost_attempt(case, test_id, window, source, placed_run, attempt)]
+            attempts[test_id] = attempt + 1
+        else:
+            failures = _failures(
+                case, test_id, window, source, properties, patterns, placed_run, attempt
+            )
+            flaky = sum(1 for child in case if child.tag in _FLAKY)
+            for later in {f.attempt for f in failures} | ({attempt + flaky} if flaky else set()):
+                result.ran(test_id, *window, later)
         result.failures += failures
         placed = placed or any(not failure.time_exact for failure in failures)
     if placed:
         result.notes.append(layout.note)
         if layout.warning:
             result.warnings.append(layout.warning)
+
+
+def _childless(case: Element) -> bool:
+    return not any(child.tag in _OUTCOMES for child in case)
+
+
+def _lost_attempt(
+    case: Element,
+    test_id: str,
+    window: tuple[datetime, datetime],
+    source: str,
+    placed: bool,
+    attempt: int,
+) -> Failure:
+    """A failed attempt pytest's JUnit XML kept no text of: only that it ran, and when."""
+    line = case.get("line")
+    return make_failure(
+        test_id=test_id,
+        outcome="failed",
+        phase="call",
+        message=(
+            "failed attempt: pytest-rerunfailures ran the test again; pytest's JUnit XML keeps "
+            "no text of it (the report log does: --report-log)"
+        ),
+        details="",
+        window=window,
+        time_exact=False,
+        placed=placed,
+        source=source,
+        test_file=case.get("file"),
+        test_line=int(line) + 1 if line and line.isascii() and line.isdigit() else None,
+        properties={},
+        patterns=DEFAULT_PATTERNS,
+        attempt=attempt,
+    )
+
+
+def _attempt_text(child: Element) -> tuple[str, str]:
+    """(message, details) of a failure element; Surefire's rerun and flaky elements hold the
+    trace in `<stackTrace>` and the attempt's own output, and name the exception in `type`."""
+    if child.tag in ("failure", "error"):
+        text = child.text or ""
+        return child.get("message") or message_from_text(text), text
+    trace = child.findtext("stackTrace") or ""
+    outputs = [part.text or "" for part in child if part.tag in ("system-out", "system-err")]
+    message = child.get("message") or ""
+    kind = child.get("type") or ""
+    if kind and not message.startswith(kind):
+        message = f"{kind}: {message}" if message else kind
+    return message or message_from_text(trace), "\n".join(p for p in [trace, *outputs] if p)
 
 
 def _failures(
@@ -254,24 +325,38 @@ def _failures(
     properties: dict[str, str],
     patterns: IdPatterns,
     placed: bool = True,
+    attempt: int = 1,
 ) -> list[Failure]:
-    """One Failure per ``<failure>`` or ``<error>`` of a testcase."""
+    """One Failure per ``<failure>`` or ``<error>`` of a testcase, and one per failed attempt
+    Surefire records in it (its reruns and flaky attempts share the testcase's window)."""
     outputs = [child.text for child in case if child.tag in ("system-out", "system-err")]
     line = case.get("line")
     failures: list[Failure] = []
+    reruns = flaky = 0
     for child in case:
-        if child.tag not in ("failure", "error"):
+        if child.tag not in ("failure", "error", *_RERUN, *_FLAKY):
             continue
-        outcome: Outcome = "failed" if child.tag == "failure" else "error"
-        phase, message = _unwrap(child.get("message") or message_from_text(child.text or ""))
+        outcome: Outcome = (
+            "failed" if child.tag in ("failure", "rerunFailure", "flakyFailure") else "error"
+        )
+        number = attempt
+        if child.tag in _RERUN:
+            reruns += 1
+            number = attempt + reruns
+        elif child.tag in _FLAKY:
+            number = attempt + flaky
+            flaky += 1
+        raw_message, text = _attempt_text(child)
+        phase, message = _unwrap(raw_message)
         exact = recorded_window(properties, phase)
+        own_output = child.tag in ("failure", "error")
         failures.append(
             make_failure(
                 test_id=test_id,
                 outcome=outcome,
                 phase=phase,
                 message=message,
-                details="\n".join(text for text in [child.text, *outputs] if text),
+                details="\n".join(t for t in [text, *(outputs if own_output else [])] if t),
                 window=exact or window,
                 time_exact=exact is not None,
                 placed=placed or exact is not None,
@@ -280,6 +365,7 @@ def _failures(
                 test_line=int(line) + 1 if line and line.isascii() and line.isdigit() else None,
                 properties=properties,
                 patterns=patterns,
+                attempt=number,
             )
         )
     return failures
@@ -323,6 +409,15 @@ def _run_failure(
 
 
 _RUN_ERRORS = (_COLLECTION, _INTERNAL)
+
+#: what a testcase can hold that tells how it went (a childless one passed, or was an attempt)
+_OUTCOMES = frozenset(
+    {"failure", "error", "skipped", "rerunFailure", "rerunError", "flakyFailure", "flakyError"}
+)
+#: Surefire's failed attempts of a test that passed in the end (the first of them is attempt 1)
+_FLAKY = ("flakyFailure", "flakyError")
+#: Surefire's reruns of a test that failed every time (after its `failure` or `error`)
+_RERUN = ("rerunFailure", "rerunError")
 
 
 def _unwrap(message: str) -> tuple[Phase, str]:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import StrictStr, ValidationError
+from pydantic import Field, Strict, StrictStr, ValidationError
 
 from fivewhys import json_input
 from fivewhys.ids import IdPatterns
@@ -63,6 +63,11 @@ class _Longrepr(InputRecord):
     chain: list[tuple[_Traceback, CrashLocation | None, str | None]] | None = None
 
 
+#: outcomes of a failed phase: pytest-rerunfailures marks a failed attempt it runs again
+#: `rerun` (its `pytest_runtest_makereport` sets `report.outcome = "rerun"`)
+_FAILING = ("failed", "rerun")
+
+
 class _Outline(InputRecord):
     """What every test report is read for: which test, which phase, how it went, when."""
 
@@ -71,6 +76,8 @@ class _Outline(InputRecord):
     outcome: StrictStr
     start: Epoch
     stop: Epoch
+    #: pytest-rerunfailures' attempt counter (0 the first run), on every report it sees
+    rerun: Annotated[int, Strict(), Field(ge=0, le=100_000)] | None = None
 
 
 class _TestReport(_Outline):
@@ -90,7 +97,11 @@ def read_reportlog(
     failed to collect and an internal error (exit status 3) are errors of the run."""
     result = FileResults(path=path, kind="reportlog")
     run_errors: list[tuple[str, str, str, Phase]] = []
-    setup_start: dict[str, float] = {}
+    setup_start: dict[tuple[str, int], float] = {}
+    setups: dict[str, int] = {}
+    #: attempts whose teardown was not reported yet, with where their setup was
+    running: dict[tuple[str, int], str] = {}
+    finished = False
     first: float | None = None
     last: float | None = None
     # split on newlines only: str.splitlines() also breaks at characters JSON may hold raw
@@ -111,6 +122,8 @@ def read_reportlog(
             run_errors.append(
                 (where, str(record.get("nodeid") or "<collection>"), text_of, "collect")
             )
+        if record["$report_type"] == "SessionFinish":
+            finished = True
         if record["$report_type"] == "SessionFinish" and record.get("exitstatus") in _PYTEST_FAULTS:
             status = record["exitstatus"]
             message = f"pytest exited with status {status} ({_PYTEST_FAULTS[status]})"
@@ -119,21 +132,41 @@ def read_reportlog(
             continue
         try:
             report = _Outline.model_validate(record)
-            if report.outcome == "failed":
+            if report.outcome in _FAILING:
                 report = _TestReport.model_validate(record)
         except ValidationError as exc:
             result.warnings.append(f"{where}: skipped: {validation_reason(exc)}")
             continue
-        result.ran(report.nodeid, utc_from_epoch(report.start), utc_from_epoch(report.stop))
+        if report.when == "setup":
+            setups[report.nodeid] = setups.get(report.nodeid, 0) + 1
+        # the counter when rerunfailures wrote one, else the setups seen of the test so far
+        attempt = report.rerun + 1 if report.rerun is not None else setups.get(report.nodeid, 1)
+        key = (report.nodeid, attempt)
+        start, stop = utc_from_epoch(report.start), utc_from_epoch(report.stop)
+        result.ran(report.nodeid, start, stop, attempt)
         first = report.start if first is None else min(first, report.start)
         last = report.stop if last is None else max(last, report.stop)
         if report.when == "setup":
-            setup_start[report.nodeid] = report.start
+            setup_start[key] = report.start
+            running[key] = where
+        if report.when == "teardown" or report.outcome in _FAILING:
+            running.pop(key, None)
         if isinstance(report, _TestReport):
-            started = setup_start.get(report.nodeid, report.start)
-            result.failures.append(_failure(report, started, where, patterns))
+            started = setup_start.get(key, report.start)
+            result.failures.append(_failure(report, started, where, patterns, attempt))
     if first is not None and last is not None:
         result.span = (utc_from_epoch(first), utc_from_epoch(last))
+    if not finished and last is not None:
+        for (nodeid, attempt), where in running.items():
+            result.failures.append(
+                _killed(nodeid, attempt, setup_start[(nodeid, attempt)], last, where, patterns)
+            )
+            result.warnings.append(
+                f"{where}: {nodeid} was still running when the report log ends (no call or "
+                "teardown report, no session end): pytest was killed, by pytest-timeout's "
+                "thread method or the job's own limit; its window ends at the file's last "
+                "time, so widen --after to reach the kill"
+            )
     if run_errors:
         start, placed = _run_start(path, first, started_at, text, result)
         for where, nodeid, text_of, phase in run_errors:
@@ -195,7 +228,34 @@ def _run_start(
     return UNPLACED, False
 
 
-def _failure(report: _TestReport, started: float, source: str, patterns: IdPatterns) -> Failure:
+def _killed(
+    nodeid: str, attempt: int, started: float, last: float, source: str, patterns: IdPatterns
+) -> Failure:
+    """A test the run ended in: pytest-timeout's thread method dumps the stacks to the terminal
+    and ends the process (os._exit), so no report of its call is ever written."""
+    return make_failure(
+        test_id=nodeid,
+        outcome="failed",
+        phase="call",
+        message=(
+            "Timeout: pytest was killed while this test ran (its call was never reported: "
+            "pytest-timeout's thread method, or the job's own time limit)"
+        ),
+        details="",
+        window=(utc_from_epoch(started), utc_from_epoch(last)),
+        time_exact=False,
+        source=source,
+        test_file=nodeid.split("::")[0],
+        test_line=None,
+        properties={},
+        patterns=patterns,
+        attempt=attempt,
+    )
+
+
+def _failure(
+    report: _TestReport, started: float, source: str, patterns: IdPatterns, attempt: int
+) -> Failure:
     longrepr = report.longrepr
     if isinstance(longrepr, _Longrepr) and longrepr.reprcrash:
         message = longrepr.reprcrash.message
@@ -218,6 +278,7 @@ def _failure(report: _TestReport, started: float, source: str, patterns: IdPatte
         test_line=location[1] + 1 if location and location[1] is not None else None,
         properties={name: str(value) for name, value in report.user_properties},
         patterns=patterns,
+        attempt=attempt,
     )
 
 
