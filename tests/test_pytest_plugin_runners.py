@@ -326,3 +326,9 @@ def test_a_crashed_worker_is_named_in_the_record_the_controller_makes(
     # the setup it finished before dying was forwarded from the same worker
     (setup,) = (record for record in records if record["when"] == "setup")
     assert setup["worker"] == crash["worker"]
+    # and the reader keeps it: a failure of that test, placed at the setup it reported
+    (failure,) = read_results([sidecar]).failures
+    assert failure.test_id == "test_crash.py::test_crash"
+    assert failure.message.startswith(f"worker '{crash['worker']}' crashed while running")
+    assert failure.placed and not failure.time_exact
+    assert failure.started_at.timestamp() == pytest.approx(setup["start"])

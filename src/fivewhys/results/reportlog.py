@@ -130,6 +130,13 @@ def read_reportlog(
             run_errors.append((where, "pytest::session", message, "session"))
         if record["$report_type"] != "TestReport":
             continue
+        if record.get("when") == _CRASHED:
+            crash = _crashed(record, where, setup_start, running, patterns)
+            if crash is None:
+                result.warnings.append(f"{where}: skipped: a worker crash record without a nodeid")
+            else:
+                result.failures.append(crash)
+            continue
         try:
             report = _Outline.model_validate(record)
             if report.outcome in _FAILING:
@@ -226,6 +233,48 @@ def _run_start(
         "unplaced, with no log joined; pass --started-at with the run's start"
     )
     return UNPLACED, False
+
+
+#: the phase pytest-xdist's controller writes when a worker died mid-test
+#: (dsession.handle_crashitem: a TestReport with when "???", start and stop 0)
+_CRASHED = "???"
+
+
+def _crashed(
+    record: dict[str, Any],
+    where: str,
+    setup_start: dict[tuple[str, int], float],
+    running: dict[tuple[str, int], str],
+    patterns: IdPatterns,
+) -> Failure | None:
+    """A test whose worker died (os._exit, a segfault, the OOM killer): the controller's own
+    record has no times, so the window is the test's setup start, if its setup was reported."""
+    nodeid = record.get("nodeid")
+    if not isinstance(nodeid, str) or not nodeid:
+        return None
+    attempts = [key for key in running if key[0] == nodeid]
+    key = max(attempts) if attempts else None
+    if key is not None:
+        running.pop(key)
+    longrepr = record.get("longrepr")
+    text = longrepr if isinstance(longrepr, str) else f"worker crashed while running {nodeid!r}"
+    start = utc_from_epoch(setup_start[key]) if key is not None else UNPLACED
+    return make_failure(
+        test_id=nodeid,
+        outcome="failed",
+        phase="call",
+        message=message_from_text(text),
+        details=text,
+        window=(start, start),
+        time_exact=False,
+        placed=key is not None,
+        source=where,
+        test_file=nodeid.split("::")[0],
+        test_line=None,
+        properties={},
+        patterns=patterns,
+        attempt=key[1] if key is not None else 1,
+    )
 
 
 def _killed(
