@@ -88,7 +88,7 @@ def test_narrow_gives_the_full_pulls_report(fake_logging: FakeLogging, case: str
             Analysis(
                 results=[results],
                 rule_dirs=[rules] if rules else [],
-                live=source(fake_logging, services, pull),  # type: ignore[arg-type]
+                live=source(fake_logging, services, pull),
             )
         )
         requests[pull] = len(fake_logging.requests) - before
