@@ -1,18 +1,17 @@
 """A fake Cloud Logging `POST /v2/entries:list` endpoint on loopback, for the real client.
 
-It reads the filters fivewhys writes (timestamp ranges, a lone lower bound, services, severity,
-resource type) with simple regexes, rejects what the API rejects (no timestamp range, over
-20,000 characters, pages over 1000), pages the way the API does (`nextPageToken` omitted on the
-last page: an empty one makes the client loop forever), answers with `Z` timestamps, records
-every request, and can be told to fail: 429, 500, 403, hang, drop the connection, or hold the
-entries back until a (fake) time, to exercise settling.
+It evaluates the filters it receives in the Logging query language (tests/logging_filter.py),
+rejects what the API rejects (a filter it cannot parse or run, no timestamp range, over
+20,000 characters, pages over 1000: 400 INVALID_ARGUMENT), pages the way the API does
+(`nextPageToken` omitted on the last page: an empty one makes the client loop forever),
+answers with `Z` timestamps, records every request, and can be told to fail: 429, 500, 403,
+hang, drop the connection, or hold the entries back until a (fake) time, to exercise settling.
 """
 
 from __future__ import annotations
 
 import bisect
 import json
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,17 +23,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from logging_filter import FilterError, compile_filter
 
-_RANGE = re.compile(r'\(timestamp>="([^"]+)" AND timestamp<="([^"]+)"\)')
-_AFTER = re.compile(r'\(timestamp>="([^"]+)"\)')
-_SERVICE = re.compile(r'resource\.labels\.service_name="([^"]+)"')
-_SEVERITY = re.compile(r"\(severity>=([A-Z]+)\)")
-_RANK = {
-    name: rank * 100
-    for rank, name in enumerate(
-        ["DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT", "EMERGENCY"]
-    )
-}
 FAULTS = ("429", "500", "403", "hang", "drop")
 
 
@@ -118,7 +108,10 @@ class FakeLogging:
         page_size = int(body.get("pageSize") or 50)
         if not 0 < page_size <= 1000:
             return 400, _error(400, "INVALID_ARGUMENT", "pageSize must be 1..1000")
-        matches = self.matching(text)
+        try:
+            matches = self.matching(text)
+        except FilterError as exc:
+            return 400, _error(400, "INVALID_ARGUMENT", f"Invalid filter: {exc}")
         if matches is None:
             return 400, _error(400, "INVALID_ARGUMENT", "no timestamp range in the filter")
         if body.get("orderBy") == "timestamp desc":
@@ -130,42 +123,24 @@ class FakeLogging:
         return 200, page
 
     def matching(self, text: str) -> list[dict[str, Any]] | None:
-        """The entries the filter selects, oldest first; None when it names no time range."""
-        ranges = [(_time(a), _time(b)) for a, b in _RANGE.findall(text)]
-        lower = [_time(a) for a in _AFTER.findall(text)]
-        if not ranges and not lower:
-            return None
-        if 'resource.type="cloud_run_revision"' not in text:
-            return []
+        """The entries the filter selects, oldest first; None when it names no time range.
+
+        Raises FilterError (answered 400) for a filter the API would refuse."""
         if self.visible_from is not None and self.clock() < self.visible_from:
+            compile_filter(text)  # a bad filter is refused even before ingestion
             return []
         if text not in self._selected:
-            self._selected[text] = self._select(text, ranges, lower)
+            predicate, spans = compile_filter(text)
+            if spans is None:
+                return None
+            inside: set[int] = set()
+            for first, last in spans:  # only the entries in the filter's time spans are read
+                begin = bisect.bisect_left(self._stamps, first)
+                inside.update(range(begin, bisect.bisect_right(self._stamps, last)))
+            self._selected[text] = [
+                self.entries[i] for i in sorted(inside) if predicate(self.entries[i])
+            ]
         return list(self._selected[text])
-
-    def _select(
-        self, text: str, ranges: list[tuple[datetime, datetime]], lower: list[datetime]
-    ) -> list[dict[str, Any]]:
-        services = set(_SERVICE.findall(text))
-        severity = _SEVERITY.search(text)
-        floor = _RANK[severity.group(1)] if severity else 0
-        bounds = ranges or [(max(lower), datetime.max.replace(tzinfo=UTC))]
-        inside: set[int] = set()
-        for first, last in bounds:  # OR of ranges
-            begin = bisect.bisect_left(self._stamps, first)
-            inside.update(range(begin, bisect.bisect_right(self._stamps, last)))
-        selected = []
-        for index in sorted(inside):
-            entry, moment = self.entries[index], self._stamps[index]
-            if lower and not all(moment >= a for a in lower):
-                continue
-            service = entry.get("resource", {}).get("labels", {}).get("service_name")
-            if services and service not in services:
-                continue
-            if _RANK.get(entry.get("severity", "DEFAULT"), 0) < floor:
-                continue
-            selected.append(entry)
-        return selected
 
     def _record(self, body: dict[str, Any], answer: str) -> None:
         seen = Seen(

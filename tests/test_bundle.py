@@ -37,7 +37,8 @@ def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _live(fake: FakeLogging, **settings: float) -> LiveSource:
-    return LiveSource(
+    return LiveSource(  # every entry: a bundle test counts the full pull's requests
+        pull="all",
         project="fivewhys-example",
         services=("chat-backend",),
         endpoint=fake.url,

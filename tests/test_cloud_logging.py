@@ -12,7 +12,7 @@ import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from conftest import REPO
@@ -47,9 +47,13 @@ def live(
     cache: WindowCache | None = None,
     services: tuple[str, ...] = ("chat-backend",),
     lines: list[str] | None = None,
+    pull: Literal["narrow", "all"] = "all",
     **settings: Any,
 ) -> LiveSource:
+    """A source on the fake; `--pull all` by default: these tests hold the full pull's requests
+    (tests/test_narrow_pull.py holds the narrow one's)."""
     return LiveSource(
+        pull=pull,
         project=PROJECT,
         services=services,
         endpoint=fake.url,

@@ -17,6 +17,7 @@ from fivewhys.cli_support import (
     live_source_from,
     logs_option,
     output_option,
+    pull_option,
     rules_option,
     settings_from,
     started_at_option,
@@ -51,6 +52,7 @@ from fivewhys.pipeline import (
 @rules_option
 @window_options
 @live_options
+@pull_option
 @click.option(
     "--save-logs",
     type=click.Path(path_type=Path, dir_okay=False),

@@ -186,6 +186,19 @@ def live_options(command: F) -> F:
     return command
 
 
+#: `analyze --pull`: `fivewhys pull` always reads every entry (a bundle is re-analysed later,
+#: perhaps with other rules)
+pull_option = click.option(
+    "--pull",
+    "pull_mode",
+    type=click.Choice(["narrow", "all"]),
+    default="narrow",
+    show_default=True,
+    help="narrow: only the lines that can be evidence (keyed lines, then time-joinable lines, "
+    "then whole windows of unexplained failures); all: every entry of every window.",
+)
+
+
 def settings_from(options: dict[str, Any]) -> Settings:
     """Project settings, with the command line's window pads on top."""
     settings = load_settings(Path.cwd())
@@ -232,6 +245,7 @@ def live_source_from(settings: Settings, options: dict[str, Any]) -> LiveSource:
         settings=logging,
         cache=None if options["no_cache"] else WindowCache(default_cache_dir()),
         progress=say if verbose else None,
+        pull="all" if options.get("pull_mode") == "all" else "narrow",
     )
 
 

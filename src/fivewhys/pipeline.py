@@ -37,10 +37,12 @@ from fivewhys.model import (
     PullInfo,
     QueryInfo,
     Report,
+    RunInterval,
     Window,
     WindowQuery,
     WindowStatus,
 )
+from fivewhys.narrowing import narrow_plan
 from fivewhys.redact import clean_report, redact_frame
 from fivewhys.report.html import render_html
 from fivewhys.report.jira import render_jira
@@ -49,6 +51,7 @@ from fivewhys.report.markdown import render_markdown
 from fivewhys.report.text import utc
 from fivewhys.results import read_results
 from fivewhys.rules.loader import bundled_rules_dir, load_rules
+from fivewhys.rules.schema import Rule
 from fivewhys.whys import build_causes, explain_failures, failure_reports, time_caps
 
 #: 1.2: attempts, flaky tests, intermittent causes, shards, runner timeouts and their frames
@@ -131,7 +134,7 @@ def _analyze(analysis: Analysis) -> Report:
     unplaced = [failure for failure in results.failures if not failure.placed]
     logs_unread: str | None = None
     try:
-        logs = _read_logs(analysis, failures, patterns)
+        logs = _read_logs(analysis, failures, patterns, rules, results.intervals)
     except FivewhysError as exc:
         if not analysis.tolerate_unreadable_logs:
             raise
@@ -249,11 +252,19 @@ def render(report: Report, output_format: OutputFormat, flavor: Flavor = Flavor.
     return RENDERERS[output_format](report)
 
 
-def _read_logs(analysis: Analysis, failures: list[Failure], patterns: IdPatterns) -> LogRead:
-    """Pulled for the failure windows, read from the files given, or none at all."""
+def _read_logs(
+    analysis: Analysis,
+    failures: list[Failure],
+    patterns: IdPatterns,
+    rules: Sequence[Rule],
+    intervals: Sequence[RunInterval],
+) -> LogRead:
+    """Pulled for the failure windows (narrowly unless asked for all), read from the files
+    given, or none at all."""
     if analysis.live is not None:
         windows = [failure_window(f, analysis.settings.window) for f in failures]
-        return pull_logs(analysis.live, windows, id_patterns=patterns).logs
+        plan = narrow_plan(failures, rules, analysis.settings, intervals, analysis.live.project)
+        return pull_logs(analysis.live, windows, id_patterns=patterns, narrow=plan).logs
     if analysis.logs:
         return read_log_files(analysis.logs, id_patterns=patterns, strict=analysis.strict)
     return LogRead(frame=empty_logframe(), sources=[], skipped={}, warnings=[], mapped={})

@@ -14,8 +14,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from fivewhys.config import LoggingSettings
@@ -23,7 +23,14 @@ from fivewhys.ids import DEFAULT_PATTERNS, IdPatterns
 from fivewhys.logs.cache import WindowCache, cache_key
 from fivewhys.logs.entry import LogBatch, normalize_entries
 from fivewhys.logs.files import LogRead, collect
-from fivewhys.logs.query import after_filter, build_filter, coalesce, service_groups
+from fivewhys.logs.query import (
+    after_filter,
+    build_filter,
+    coalesce,
+    keyed_clauses,
+    narrow_filter,
+    service_groups,
+)
 from fivewhys.logs.quota import Backoff, Clock, RateLimiter, Retryable, SystemClock
 from fivewhys.model import PulledWindow, PullInfo, Window, WindowStatus
 
@@ -60,6 +67,8 @@ class LiveSource:
     progress: Callable[[str], None] | None = None
     clock: Clock = field(default_factory=SystemClock)
     rng: random.Random | None = None
+    #: "narrow": only the lines that can be evidence (NarrowPlan); "all": every entry
+    pull: Literal["narrow", "all"] = "narrow"
 
 
 @dataclass
@@ -80,6 +89,38 @@ class LivePull:
     stats: PullStats
 
 
+@dataclass(frozen=True)
+class Target:
+    """One failure as a narrow pull sees it: its window, its ids, where its rules read by time."""
+
+    window: Window
+    #: connection ids, user ids and traces: a line holding one is the failure's own
+    ids: tuple[str, ...]
+    #: where a rule that joins lines by time may read them for it (None: no such rule)
+    band: Window | None
+
+
+@dataclass(frozen=True)
+class Need:
+    """Which targets the lines read so far leave open, by index."""
+
+    #: still read their time-joinable lines in their bands
+    time: frozenset[int] = frozenset()
+    #: read every entry of their windows (they stay unexplained: their report lists any line)
+    whole: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class NarrowPlan:
+    """What a narrow pull asks for, and how it tells what it still needs (the analysis above
+    the logs layer decides: `assess` runs it on the lines read so far)."""
+
+    targets: tuple[Target, ...]
+    #: a filter clause selecting the lines a time-joining rule can use (kinds, severities)
+    time_clause: str | None
+    assess: Callable[[LogRead], Need]
+
+
 @dataclass
 class _Plan:
     """One coalesced window: its service groups, cache key, and what reading it gave."""
@@ -90,12 +131,24 @@ class _Plan:
     key: str
     entries: list[dict[str, Any]] = field(default_factory=list)
     record: PulledWindow | None = None
+    #: narrow: the queries read from the API, to cache once the window is known complete
+    fresh: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    pages: int = 0
 
 
 def pull_logs(
-    source: LiveSource, windows: Sequence[Window], *, id_patterns: IdPatterns = DEFAULT_PATTERNS
+    source: LiveSource,
+    windows: Sequence[Window],
+    *,
+    id_patterns: IdPatterns = DEFAULT_PATTERNS,
+    narrow: NarrowPlan | None = None,
 ) -> LivePull:
-    """Read the coalesced `windows` of `source.services`; raises `AccessError` if nothing can be."""
+    """Read the coalesced `windows` of `source.services`; raises `AccessError` if nothing can be.
+
+    With a `narrow` plan (and `source.pull` "narrow") only the lines that can be evidence."""
+    if narrow is not None and source.pull == "narrow":
+        return _pull_narrow(source, narrow, id_patterns)
     say = source.progress or _quiet
     stats = PullStats()
     plans = _plans(source, coalesce(windows))
@@ -121,6 +174,197 @@ def pull_logs(
         f"{stats.retries} retries, {stats.cached_windows} window(s) from the cache"
     )
     return LivePull(logs=_logs(source, plans, id_patterns), stats=stats)
+
+
+def _pull_narrow(source: LiveSource, narrow: NarrowPlan, id_patterns: IdPatterns) -> LivePull:
+    """Keyed queries over every window; then, for the failures still open, their time-joinable
+    lines in their bands; then, for those still unexplained, every entry of their windows."""
+    say = source.progress or _quiet
+    stats = PullStats()
+    windows = coalesce([t.window for t in narrow.targets])
+    plans = [_Plan(n, w, [], "") for n, w in enumerate(windows, 1)]
+    services, severity = source.services, source.severity
+    api: LoggingAPI | None = None
+    started = source.clock.now()
+    waited, settled = 0.0, True
+
+    #: per plan: the ranges already read in full (a clause-free query read them)
+    read_all: dict[int, list[Window]] = {}
+
+    def run(plan: _Plan, ranges: Sequence[Window], clause: str | None, what: str) -> None:
+        nonlocal api, waited, settled
+        ranges = _minus(ranges, read_all.get(plan.number, []))
+        if not ranges:
+            return  # every entry there is read already
+        if clause is None:
+            read_all.setdefault(plan.number, []).extend(ranges)
+        text = narrow_filter(ranges, services, severity, clause)
+        key = cache_key(source.endpoint, source.project, services, plan.window, [text])
+        cached = source.cache.get(key) if source.cache else None
+        if cached is not None:
+            stats.cached_windows += 1
+            _add(plan, cached.entries)
+            say(f"{_name(plan, len(plans))}: {what}: {len(cached.entries)} entries from the cache")
+            return
+        if api is None:
+            api = _connect(source)
+            waited, settled = _settle(api, source, max(w.end for w in windows), say)
+        pages_before = api.pages
+        got: list[dict[str, Any]] = []
+        failure = _read_query(api, source, plan, ranges, clause, got, backoff, stats, say)
+        plan.pages += api.pages - pages_before
+        _add(plan, got)
+        if failure:
+            plan.failures.append(f"{what}: {failure}")
+        else:
+            plan.fresh.append((key, got))
+        say(f"{_name(plan, len(plans))}: {what}: {len(got)} entries")
+
+    backoff = Backoff(source.settings.backoff_s, source.settings.backoff_max_s, source.rng)
+    try:
+        for plan in plans:
+            ids = {i for t in narrow.targets if _meets(t.window, plan.window) for i in t.ids}
+            for clause in keyed_clauses([plan.window], services, severity, sorted(ids)):
+                run(plan, [plan.window], clause, "keyed lines")
+        need = narrow.assess(_logs(source, plans, id_patterns))
+        bands = [narrow.targets[i].band for i in sorted(need.time | need.whole)]
+        for plan in plans:
+            inside = [b for b in bands if b is not None and _meets(b, plan.window)]
+            if inside:
+                run(plan, coalesce(inside, timedelta(0)), narrow.time_clause, "time lines")
+        need = narrow.assess(_logs(source, plans, id_patterns))
+        whole = [narrow.targets[i].window for i in sorted(need.whole)]
+        for plan in plans:
+            inside = [w for w in whole if _meets(w, plan.window)]
+            if inside:
+                run(plan, coalesce(inside, timedelta(0)), None, "every entry")
+    finally:
+        if api is not None:
+            stats.requests, stats.pages = api.requests, api.pages
+            api.close()
+    for plan in plans:
+        plan.entries.sort(key=_order)
+        status: WindowStatus = "complete"
+        reason = None
+        if plan.failures:
+            status = "partial" if plan.entries else "missing"
+            reason = "; ".join(plan.failures)
+        elif not settled and started < plan.window.end + timedelta(
+            seconds=source.settings.settle_s
+        ):
+            status = "unsettled"
+            reason = (
+                "entries after its end were not readable yet when the wait for ingestion "
+                f"ended ({waited:.1f} s): it may be incomplete"
+            )
+        plan.record = PulledWindow(
+            start=plan.window.start,
+            end=plan.window.end,
+            status=status,
+            reason=reason,
+            entries=len(plan.entries),
+            pages=plan.pages,
+            pulled_at=source.clock.now() if status != "missing" else None,
+            settle_wait_s=round(waited, 1),
+        )
+        if status == "complete" and source.cache is not None:
+            for key, got in plan.fresh:
+                record = plan.record.model_copy(update={"entries": len(got)})
+                problem = source.cache.put(key, record, got)
+                if problem:
+                    say(problem)
+    entries = sum(len(p.entries) for p in plans)
+    say(
+        f"pulled {len(plans)} window(s) narrowly, {entries} entries: {stats.requests} "
+        f"request(s), {stats.retries} retries, {stats.cached_windows} query(ies) from the cache"
+    )
+    return LivePull(logs=_logs(source, plans, id_patterns), stats=stats)
+
+
+def _minus(ranges: Sequence[Window], done: Sequence[Window]) -> list[Window]:
+    """The parts of `ranges` outside every range of `done` (ends inclusive, so a part starts or
+    ends a microsecond off a done range)."""
+    tick = timedelta(microseconds=1)
+    left = list(ranges)
+    for cut in done:
+        kept = []
+        for part in left:
+            if part.end < cut.start or cut.end < part.start:
+                kept.append(part)
+                continue
+            if part.start < cut.start:
+                kept.append(Window(start=part.start, end=cut.start - tick))
+            if cut.end < part.end:
+                kept.append(Window(start=cut.end + tick, end=part.end))
+        left = kept
+    return left
+
+
+def _meets(a: Window, b: Window) -> bool:
+    return a.start <= b.end and b.start <= a.end
+
+
+def _add(plan: _Plan, entries: Iterable[dict[str, Any]]) -> None:
+    """Entries not read before (by insertId) join the window's."""
+    seen = {e.get("insertId") for e in plan.entries}
+    for entry in entries:
+        insert_id = entry.get("insertId")
+        if insert_id is None or insert_id not in seen:
+            plan.entries.append(entry)
+            seen.add(insert_id)
+
+
+def _order(entry: dict[str, Any]) -> tuple[datetime, str]:
+    """The API's order: timestamp, then insertId (a full read gives them so)."""
+    moment = _timestamp(entry) or datetime.min.replace(tzinfo=UTC)
+    return moment, str(entry.get("insertId") or "")
+
+
+def _read_query(
+    api: LoggingAPI,
+    source: LiveSource,
+    plan: _Plan,
+    ranges: Sequence[Window],
+    clause: str | None,
+    out: list[dict[str, Any]],
+    backoff: Backoff,
+    stats: PullStats,
+    say: Callable[[str], None],
+) -> str | None:
+    """One narrow query, retried with backoff and resumed at the last timestamp read."""
+    retries = source.settings.retries
+    seen: set[str] = set()
+    resume: datetime | None = None
+    attempt = 0
+    while True:
+        left = [
+            Window(start=max(w.start, resume), end=w.end) if resume else w
+            for w in ranges
+            if resume is None or w.end >= resume
+        ]
+        last: dict[str, Any] | None = None
+        try:
+            text = narrow_filter(left, source.services, source.severity, clause)
+            for entry in api.entries(text) if left else ():
+                insert_id = entry.get("insertId")
+                if insert_id in seen:
+                    continue
+                if isinstance(insert_id, str):
+                    seen.add(insert_id)
+                out.append(entry)
+                last = entry
+            return None
+        except Retryable as exc:
+            if last is not None:
+                resume = _timestamp(last) or resume
+                attempt = 0
+            if attempt >= retries:
+                return f"{exc.reason}, after {attempt + 1} attempts"
+            delay = backoff.delay(attempt)
+            attempt += 1
+            stats.retries += 1
+            say(f"window {plan.number}: {exc.reason}; retry {attempt} of {retries} in {delay:.1f}s")
+            source.clock.sleep(delay)
 
 
 def _quiet(line: str) -> None:

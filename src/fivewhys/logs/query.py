@@ -42,8 +42,12 @@ def rfc3339(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _quote(value: str) -> str:
+def quote_value(value: str) -> str:
+    """A string value of the query language: in double quotes, `\\` and `"` escaped."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_quote = quote_value
 
 
 def _head(services: Sequence[str], severity: str | None) -> list[str]:
@@ -72,6 +76,53 @@ def build_filter(
         ]
         clauses.append("(" + " OR ".join(ranges) + ")")
     return "\nAND ".join(clauses)
+
+
+def ranges_clause(windows: Sequence[Window]) -> str:
+    """`(range OR range ...)` of the windows as they are (not coalesced), each inclusive."""
+    ranges = [
+        f'(timestamp>="{rfc3339(w.start)}" AND timestamp<="{rfc3339(w.end)}")' for w in windows
+    ]
+    return "(" + " OR ".join(ranges) + ")"
+
+
+def narrow_filter(
+    windows: Sequence[Window], services: Sequence[str], severity: str | None, clause: str | None
+) -> str:
+    """The shared clauses, the windows' ranges and one more (parenthesized) clause, if any."""
+    extra = [f"({clause})"] if clause else []
+    return "\nAND ".join([*_head(services, severity), ranges_clause(windows), *extra])
+
+
+def keyed_clauses(
+    windows: Sequence[Window],
+    services: Sequence[str],
+    severity: str | None,
+    ids: Sequence[str],
+    limit: int = MAX_FILTER_CHARS,
+) -> list[str]:
+    """Clauses for the entries holding any of `ids` anywhere (global search terms, OR'ed), as
+    few as keep each `narrow_filter` within `limit` characters. Raises ValueError when one id
+    alone is too long."""
+    base = len(narrow_filter(windows, services, severity, "()"))
+    filters: list[str] = []
+    terms: list[str] = []
+    size = base
+    for value in sorted(set(ids)):
+        term = quote_value(value)
+        grown = size + len(term) + (4 if terms else 0)
+        if grown > limit:
+            if not terms:
+                raise ValueError(f"id too long for a filter: {value[:60]!r}")
+            filters.append(" OR ".join(terms))
+            terms, grown = [], base + len(term)
+            if grown > limit:
+                raise ValueError(f"id too long for a filter: {value[:60]!r}")
+        terms.append(term)
+        size = grown
+    if terms:
+        filters.append(" OR ".join(terms))
+    return filters
 
 
 def after_filter(moment: datetime, services: Sequence[str]) -> str:

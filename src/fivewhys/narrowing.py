@@ -1,0 +1,161 @@
+"""What a narrow live pull asks Cloud Logging for, read off the rules (logs.live runs it).
+
+Lines join a failure by an id it shows or by time. Every line holding one of the failures' ids
+is read (a keyed query). Lines joined by time alone matter only to a rule that joins by time,
+only of the kinds, severities and statuses such a selection accepts, and only within its
+`within` around the failure's end: those are read for the failures the keyed lines leave open.
+A failure no rule explains lists any line of its window, and counts the lines set aside: for it
+the whole window is read, as a full pull would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from fivewhys.config import Settings
+from fivewhys.correlate import correlate, failure_window
+from fivewhys.logs.files import LogRead
+from fivewhys.logs.live import NarrowPlan, Need, Target
+from fivewhys.logs.query import quote_value
+from fivewhys.model import Failure, RunInterval, Window
+from fivewhys.rules.matcher import client_matches, in_matching_order
+from fivewhys.rules.schema import Rule, ServerSelection
+from fivewhys.whys import explain_failures, time_caps, time_line_readers
+
+#: logName regexes of the line kinds (logs.entry.kind_of), as the API writes the name (`%2F`)
+_KIND_RE = {
+    "request": r"run\.googleapis\.com(%2[Ff]|/)requests$",
+    "stdout": r"/logs/(.*(%2[Ff]|/))?stdout$",
+    "stderr": r"/logs/(.*(%2[Ff]|/))?stderr$",
+    "system": r"varlog(%2[Ff]|/)system$",
+    "audit": r"/logs/cloudaudit\.googleapis\.com",
+}
+
+
+def narrow_plan(
+    failures: Sequence[Failure],
+    rules: Sequence[Rule],
+    settings: Settings,
+    intervals: Sequence[RunInterval],
+    project: str | None,
+) -> NarrowPlan:
+    """The targets, the time clause and the judge of what is still open, for `failures`."""
+    readers = time_line_readers(rules)
+    by_id = {rule.id: rule for rule in rules}
+    slack = settings.window.skew_s
+    targets = []
+    for failure in failures:
+        window = failure_window(failure, settings.window)
+        ids = (*failure.ids.connection_ids, *failure.ids.user_ids, *failure.ids.traces)
+        selections = [
+            s
+            for rule in readers
+            if client_matches(rule.client, failure) is not None
+            for s in _time_selections(rule, by_id)
+        ]
+        band = None
+        if selections:
+            before = max(s.within.before_s for s in selections) + slack
+            after = max(s.within.after_s for s in selections) + slack
+            start = max(window.start, failure.finished_at - timedelta(seconds=before))
+            end = min(window.end, failure.finished_at + timedelta(seconds=after))
+            band = Window(start=start, end=end) if start <= end else None
+        targets.append(Target(window=window, ids=tuple(dict.fromkeys(ids)), band=band))
+    clause = time_clause([s for rule in readers for s in _time_selections(rule, by_id)])
+    failure_list = list(failures)
+    caps = time_caps(failure_list, rules)
+    ordered = in_matching_order(rules)
+    reading = frozenset(rule.id for rule in readers)
+
+    def assess(logs: LogRead) -> Need:
+        correlation = correlate(failure_list, logs.frame, settings.window, caps, intervals)
+        explained = explain_failures(
+            failure_list, correlation, rules, slack_s=slack, project=project
+        )
+        time, whole = set(), set()
+        for index, item in enumerate(explained):
+            match = item.cause_match
+            if match is None:  # unexplained or a bucket: its report reads the whole window
+                whole.add(index)
+            elif targets[index].band is not None and (
+                item.generic or not _settled(match.rule, item.failure, ordered, reading)
+            ):
+                time.add(index)
+        return Need(time=frozenset(time), whole=frozenset(whole))
+
+    return NarrowPlan(targets=tuple(targets), time_clause=clause, assess=assess)
+
+
+def _time_selections(rule: Rule, by_id: dict[str, Rule]) -> list[ServerSelection]:
+    """The selections joining by time of `rule` and of the rules its `caused_by` reaches."""
+    found: list[ServerSelection] = []
+    seen = {rule.id}
+    stack = [rule]
+    while stack:
+        current = stack.pop()
+        found += [s for s in current.server.values() if "time" in s.join]
+        for deeper in current.caused_by:
+            if deeper in by_id and deeper not in seen:
+                seen.add(deeper)
+                stack.append(by_id[deeper])
+    return found
+
+
+def _settled(
+    rule: Rule, failure: Failure, ordered: Sequence[Rule], readers: frozenset[str]
+) -> bool:
+    """A cause proven by keyed lines that no time-only line can change: its rule (and chain)
+    reads none, and no rule tried before it that reads them matches the client side."""
+    if rule.id in readers:
+        return False
+    for earlier in ordered:
+        if earlier.id == rule.id:
+            return True
+        if earlier.id in readers and client_matches(earlier.client, failure) is not None:
+            return False
+    return False
+
+
+def time_clause(selections: Sequence[ServerSelection]) -> str | None:
+    """One filter clause for the lines any of `selections` can take (None: any line)."""
+    parts = []
+    for selection in selections:
+        part = _selection_clause(selection)
+        if part is None:
+            return None
+        parts.append(part)
+    unique = sorted(set(parts))
+    return " OR ".join(f"({p})" for p in unique) if unique else None
+
+
+def _selection_clause(selection: ServerSelection) -> str | None:
+    """The kinds, severities and (for request logs) statuses a selection accepts."""
+    clauses = []
+    kinds = _many(selection.kind)
+    if kinds and "other" not in kinds:
+        names = " OR ".join(f"logName=~{quote_value(_KIND_RE[k])}" for k in sorted(kinds))
+        clauses.append(f"({names})")
+    severities = _many(selection.severity)
+    if severities:
+        clauses.append("severity=(" + " OR ".join(sorted(severities)) + ")")
+    elif selection.severity_min:
+        clauses.append(f"severity>={selection.severity_min}")
+    statuses = sorted(_many(selection.http_status))
+    if statuses:
+        codes = "httpRequest.status=(" + " OR ".join(map(str, statuses)) + ")"
+        if kinds == ["request"]:
+            clauses.append(codes)
+        else:  # an access line in the app's output shows its status as text
+            clauses.append(f"({codes} OR " + " OR ".join(f'"{c}"' for c in statuses) + ")")
+    return " AND ".join(clauses) if clauses else None
+
+
+def _many(value: object) -> list[Any]:
+    """A one-or-many rule field as a list."""
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return list(value)
+    return [value]
