@@ -313,3 +313,26 @@ def test_two_shards_of_one_run_read_as_one(tmp_path: Path) -> None:
     single = analyze(Analysis(results=shards[:1], logs=[str(tmp_path / "logs.ndjson")]))
     assert single.shards == () and single.failures[0].shard is None
     assert single.flaky_tests() == []
+
+
+def test_each_attempt_keeps_only_its_own_output_and_ids(tmp_path: Path) -> None:
+    """pytest keeps appending a rerun test's captured output, so the report of attempt 2 also
+    holds attempt 1's: each failure must keep its own attempt's ids, not every attempt's."""
+    (tmp_path / "test_ids.py").write_text(
+        "import itertools\n"
+        "_attempts = itertools.count()\n\n"
+        "def test_reconnects():\n"
+        "    n = next(_attempts)\n"
+        "    print(f'connected: connection_id=conn_attempt{n:06d}')\n"
+        "    assert n >= 2\n"
+    )
+    run_pytest(tmp_path, "--reruns", "2", "--report-log", "rl.jsonl")
+    records = [json.loads(line) for line in (tmp_path / "rl.jsonl").read_text().splitlines()]
+    last_call = [r for r in records if r.get("when") == "call"][-1]
+    assert len(last_call["sections"]) == 3  # the premise: pytest's sections accumulate
+    failures = read_results([tmp_path / "rl.jsonl"]).failures
+    assert [(f.attempt, f.ids.connection_ids) for f in failures] == [
+        (1, ("conn_attempt000000",)),
+        (2, ("conn_attempt000001",)),
+    ]
+    assert "conn_attempt000000" not in failures[1].details

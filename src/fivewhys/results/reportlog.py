@@ -101,6 +101,8 @@ def read_reportlog(
     setups: dict[str, int] = {}
     #: attempts whose teardown was not reported yet, with where their setup was
     running: dict[tuple[str, int], str] = {}
+    #: per test, the captured sections of its latest failed report and that report's attempt
+    captured: dict[str, tuple[int, list[tuple[str, str]]]] = {}
     finished = False
     first: float | None = None
     last: float | None = None
@@ -159,6 +161,7 @@ def read_reportlog(
         if report.when == "teardown" or report.outcome in _FAILING:
             running.pop(key, None)
         if isinstance(report, _TestReport):
+            report = _own_sections(report, attempt, captured)
             started = setup_start.get(key, report.start)
             result.failures.append(_failure(report, started, where, patterns, attempt))
     if first is not None and last is not None:
@@ -195,6 +198,23 @@ def read_reportlog(
                 )
             )
     return result
+
+
+def _own_sections(
+    report: _TestReport, attempt: int, captured: dict[str, tuple[int, list[tuple[str, str]]]]
+) -> _TestReport:
+    """The report with only its own attempt's output: pytest keeps appending a rerun test's
+    captured sections (pytest-rerunfailures does not clear them), so a rerun's report also
+    holds the output, and the ids, of every attempt before it."""
+    sections = list(report.sections)
+    earlier = captured.get(report.nodeid)
+    captured[report.nodeid] = (attempt, sections)
+    if earlier is None or earlier[0] >= attempt:
+        return report
+    before = earlier[1]
+    if sections[: len(before)] != before:
+        return report
+    return report.model_copy(update={"sections": sections[len(before) :]})
 
 
 #: pytest exit statuses that mean pytest itself failed, not a test (pytest's ExitCode)
