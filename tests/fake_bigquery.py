@@ -61,7 +61,7 @@ _DUCK_TYPES = {
     "BOOLEAN": "BOOLEAN",
     "TIMESTAMP WITH TIME ZONE": "TIMESTAMP",
 }
-_PAGE_ROWS = 20  # small pages, so the client's paging is exercised
+_PAGE_ROWS = 8  # small pages, so the client's paging is exercised
 
 
 @dataclass
@@ -87,7 +87,8 @@ class FakeBigQuery:
     jobs: dict[str, Job] = field(default_factory=dict)
     #: (method, path, query string, body) of every request
     requests: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
-    #: faults for the next jobs.insert calls: "403", "404", "quota", "drop-results"
+    #: faults for the next jobs.insert calls: "403", "quota", "invalid" (a query error), or
+    #: "drop-results" (the job runs, its second page of results fails)
     faults: list[str] = field(default_factory=list)
     url: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -210,6 +211,8 @@ class FakeBigQuery:
                 "quotaExceeded",
                 "Quota exceeded: Your project exceeded quota for free query bytes scanned.",
             )
+        if fault == "invalid":
+            return 400, error(400, "invalidQuery", "Unrecognized name: severity_number at [31:5]")
         if fault == "drop-results":
             self.faults.insert(0, "drop-results")
         return None
@@ -285,8 +288,9 @@ class FakeBigQuery:
         if config.get("dryRun"):
             return 200, {"status": {"state": "DONE"}, "statistics": statistics}
         duck_sql = sqlglot.transpile(sql, read="bigquery", write="duckdb")[0]
-        try:
-            result = self.db.execute(duck_sql, params)
+        used = {k: v for k, v in params.items() if re.search(rf"\${k}\b", duck_sql)}
+        try:  # BigQuery lets a query leave a parameter unused; DuckDB does not
+            result = self.db.execute(duck_sql, used)
         except duckdb.Error as exc:
             return 400, error(400, "invalidQuery", str(exc).splitlines()[0])
         schema = [
@@ -322,7 +326,8 @@ class FakeBigQuery:
         size = int(query["maxResults"]) if query.get("maxResults") not in (None, "") else None
         size = _PAGE_ROWS if size is None else min(size, _PAGE_ROWS)
         if start and self.faults and self.faults[0] == "drop-results":
-            return 503, error(503, "backendError", "Error encountered during execution. Retrying")
+            self.faults.pop(0)
+            return 400, error(400, "invalid", "The job's results are no longer available")
         micros = str(query.get("formatOptions.useInt64Timestamp")).lower() == "true"
         page = job.rows[start : start + size]
         answer: dict[str, Any] = {

@@ -58,7 +58,7 @@ def test_the_real_client_runs_a_parameterized_query_over_pages(fake: FakeBigQuer
     assert {r["service"] for r in rows} == {"chat-backend"}
     assert rows[0]["timestamp"].isoformat() == "2026-11-21T23:36:05.720983+00:00"
     pages = [r for r in fake.requests if "/queries/" in r[1] and "maxResults=0" not in r[2]]
-    assert len(pages) == 3  # 57 rows, 20 a page
+    assert len(pages) == 8  # 57 rows, 8 a page
 
 
 def test_a_string_parameter_is_bound_not_pasted(fake: FakeBigQuery) -> None:

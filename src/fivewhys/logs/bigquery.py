@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from fivewhys.errors import FivewhysError
 from fivewhys.ids import DEFAULT_PATTERNS, PROPERTY_KEYS, IdPatterns
 from fivewhys.logs.bigquery_sql import (
     ALL_LOGS,
@@ -28,10 +29,14 @@ from fivewhys.logs.bigquery_sql import (
     SinkTable,
     build_query,
 )
-from fivewhys.logs.cloud_logging import AccessError
 from fivewhys.logs.entry import LogBatch, normalize_entries
 from fivewhys.logs.files import LogRead, collect
 from fivewhys.model import BigQueryScan, PulledWindow, PullInfo, Window, WindowStatus
+
+
+class BigQueryError(FivewhysError):
+    """Nothing could be read from BigQuery (dataset, permission, quota, query, limit): one line."""
+
 
 #: where `--bigquery-endpoint` may come from instead
 ENDPOINT_ENV = "FIVEWHYS_BIGQUERY_ENDPOINT"
@@ -89,7 +94,7 @@ def read_bigquery(
     id_patterns: IdPatterns = DEFAULT_PATTERNS,
 ) -> LogRead:
     """The candidate entries of `windows` (coalesced) as a LogRead whose pull records the query,
-    the layout and the bytes scanned. Raises `AccessError` (one line) when nothing can be read."""
+    the layout and the bytes scanned. Raises `BigQueryError` (one line) when nothing can be read."""
     say = source.progress or _quiet
     label = f"bigquery:{source.project}.{source.dataset}"
     if not windows:
@@ -103,7 +108,7 @@ def read_bigquery(
             f"{bytes_text(estimate)} ({_LAYOUT_WORDS[layout.kind]}, {len(query.tables)} table(s))"
         )
         if estimate > source.max_bytes:
-            raise AccessError(
+            raise BigQueryError(
                 f"the BigQuery query would scan {bytes_text(estimate)}, more than --max-bytes "
                 f"{bytes_text(source.max_bytes)}: raise --max-bytes, or narrow the windows"
             )
@@ -219,7 +224,7 @@ def _restored(value: Any) -> Any:
 
 
 class _Connection:
-    """The google-cloud-bigquery client for one read, with its errors as one-line `AccessError`s."""
+    """The google-cloud-bigquery client for one read; its errors become one-line BigQueryErrors."""
 
     def __init__(self, source: BigQuerySource) -> None:
         self.source = source
@@ -261,7 +266,7 @@ class _Connection:
         sharded = [n for n in names if (m := SHARD.match(n)) and m["base"] in SINK_TABLES]
         plain = [n for n in names if n in SINK_TABLES]
         if not sharded and not plain:
-            raise AccessError(
+            raise BigQueryError(
                 f"BigQuery dataset {dataset} holds neither a Log Analytics view {ALL_LOGS} nor "
                 "the tables of a Cloud Run log sink (run_googleapis_com_*): check --bigquery"
             )
@@ -345,7 +350,7 @@ class _Connection:
 
 
 class _Errors:
-    """Within it, an error of the client becomes an `AccessError` saying what to check."""
+    """Within it, an error of the client becomes an `BigQueryError` saying what to check."""
 
     def __init__(self, connection: _Connection) -> None:
         self.connection = connection
@@ -354,7 +359,7 @@ class _Errors:
         return None
 
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
-        if exc is None or isinstance(exc, AccessError):
+        if exc is None or isinstance(exc, BigQueryError):
             return
         message = self.connection._message(exc)
         if message is None:
@@ -372,7 +377,7 @@ class _Errors:
                 f"roles/bigquery.dataViewer on {where})"
             )
         endpoint = f" at {source.endpoint}" if source.endpoint else ""
-        raise AccessError(f"BigQuery{endpoint}: {message}{hint}") from None
+        raise BigQueryError(f"BigQuery{endpoint}: {message}{hint}") from None
 
 
 def _paths(schema: Iterable[Any], prefix: str = "") -> Iterator[str]:
