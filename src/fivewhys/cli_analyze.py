@@ -165,8 +165,7 @@ def pull_command(results: tuple[Path, ...], output: Path, **options: Any) -> Non
         return
     if not asks_for_pull(options):
         raise FivewhysError(
-            "fivewhys pull needs --service NAME (and --project or GOOGLE_CLOUD_PROJECT), "
-            "or --bigquery PROJECT.DATASET"
+            "fivewhys pull needs --service NAME (and --project or GOOGLE_CLOUD_PROJECT)"
         )
     live = live_source_from(settings, options)
     pulled = pull(results, live, tz=options["tz"], settings=settings)
