@@ -9,6 +9,7 @@ import sys
 
 import click
 import pytest
+from conftest import REPO
 
 from fivewhys.cli import COMMANDS, cli
 
@@ -33,7 +34,8 @@ def test_help_imports_nothing_of_the_analysis() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     loaded = set(json.loads(done.stderr))
     assert "Commands:" in done.stdout
-    heavy = {"polars", "pydantic", "jinja2", "google.cloud.logging", "fivewhys.pipeline"}
+    heavy = {"polars", "pydantic", "jinja2", "google.cloud.logging", "google.cloud.bigquery"}
+    heavy |= {"fivewhys.pipeline"}
     assert loaded & heavy == set()
 
 
@@ -43,3 +45,22 @@ def test_every_command_is_listed_and_runs_through_the_group() -> None:
         [sys.executable, "-m", "fivewhys.cli", "rules", "--help"], capture_output=True, text=True
     )
     assert result.returncode == 0 and "validate" in result.stdout
+
+
+def test_a_file_analysis_never_imports_the_bigquery_client() -> None:
+    probe = (
+        "import json, sys\n"
+        "from fivewhys.cli import cli\n"
+        "try:\n"
+        "    cli(['analyze', 'examples/results/report-log.jsonl', '--logs',"
+        " 'examples/logs/sink.ndjson', '-o', '/dev/null'], prog_name='fivewhys')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    loaded = set(json.loads(done.stderr.splitlines()[-1]))
+    assert "fivewhys.logs.bigquery" in loaded  # the module is there, its client is not
+    assert not {m for m in loaded if m.startswith("google.cloud.bigquery")}

@@ -11,6 +11,8 @@ import click
 
 from fivewhys.cli_support import (
     asks_for_pull,
+    bigquery_options,
+    bigquery_source_from,
     fail_cleanly,
     flavor_option,
     live_options,
@@ -31,8 +33,10 @@ from fivewhys.pipeline import (
     Flavor,
     OutputFormat,
     analyze,
+    bigquery_plan,
     format_for,
     pull,
+    pull_bigquery,
     render,
     save_bundle,
 )
@@ -53,6 +57,12 @@ from fivewhys.pipeline import (
 @window_options
 @live_options
 @pull_option
+@bigquery_options
+@click.option(
+    "--print-sql",
+    is_flag=True,
+    help="Write the BigQuery query (as it runs pasted into the console) and exit.",
+)
 @click.option(
     "--save-logs",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -76,18 +86,31 @@ def analyze_command(
     save_logs: Path | None,
     strict: bool,
     started_at: datetime | None,
+    print_sql: bool,
     **options: Any,
 ) -> None:
     """Explain the failures in RESULTS (JUnit XML, pytest-reportlog, pytest-json-report).
 
     Logs come from --logs files, or are pulled from Cloud Logging for the failure windows
-    when --service is given (with --project or GOOGLE_CLOUD_PROJECT).
+    when --service is given (with --project or GOOGLE_CLOUD_PROJECT), or are queried in
+    BigQuery with --bigquery PROJECT.DATASET.
     """
     settings = settings_from(options)
-    live = live_source_from(settings, options) if asks_for_pull(options) else None
+    pulls = asks_for_pull(options) and not options["bigquery"]
+    live = live_source_from(settings, options) if pulls else None
     if live is not None and logs:
         raise FivewhysError("give either --logs or a live pull (--service, --project), not both")
-    if save_logs is not None and live is None:
+    bigquery = bigquery_source_from(settings, options, other_logs=bool(logs) or live is not None)
+    if print_sql:
+        if bigquery is None:
+            raise FivewhysError("--print-sql prints the BigQuery query: add --bigquery P.DATASET")
+        query = bigquery_plan(
+            results, bigquery, tz=options["tz"], settings=settings, started_at=started_at
+        )
+        text = query.console() if query else "-- no failure placed in time: nothing to query\n"
+        write_or_echo(text, output, "query")
+        return
+    if save_logs is not None and live is None and bigquery is None:
         raise FivewhysError(
             "--save-logs keeps pulled logs: add --service (and --project) to pull them"
         )
@@ -100,6 +123,7 @@ def analyze_command(
             tz=options["tz"],
             settings=settings,
             live=live,
+            bigquery=bigquery,
             save_logs=save_logs,
             strict=strict,
             started_at=started_at,
@@ -118,6 +142,7 @@ def analyze_command(
 @output_option("Write the bundle (Parquet) here.", required=True)
 @window_options
 @live_options
+@bigquery_options
 @fail_cleanly
 def pull_command(results: tuple[Path, ...], output: Path, **options: Any) -> None:
     """Pull the Cloud Logging entries of the failure windows in RESULTS into a bundle.
@@ -125,11 +150,25 @@ def pull_command(results: tuple[Path, ...], output: Path, **options: Any) -> Non
     `fivewhys analyze RESULTS --logs BUNDLE` then explains the failures offline, the same way,
     even after the logs' retention has passed.
     """
+    settings = settings_from(options)
+    if options["bigquery"]:
+        source = bigquery_source_from(settings, options, other_logs=False)
+        assert source is not None
+        logs = pull_bigquery(results, source, tz=options["tz"], settings=settings)
+        kept = save_bundle(output, logs)
+        scan = kept.pull.bigquery
+        assert scan is not None
+        click.echo(
+            f"wrote {output}: {kept.entry_count} entries from BigQuery {scan.dataset}, "
+            f"{len(kept.pull.windows)} window(s), {len(kept.missing_windows)} not complete; "
+            f"{scan.bytes_scanned} bytes scanned",
+            err=True,
+        )
+        return
     if not asks_for_pull(options):
         raise FivewhysError(
             "fivewhys pull needs --service NAME (and --project or GOOGLE_CLOUD_PROJECT)"
         )
-    settings = settings_from(options)
     live = live_source_from(settings, options)
     pulled = pull(results, live, tz=options["tz"], settings=settings)
     meta = save_bundle(output, pulled.logs)

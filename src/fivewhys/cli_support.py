@@ -19,6 +19,9 @@ from fivewhys.config import Settings, load_settings
 from fivewhys.controls import escape_controls
 from fivewhys.errors import ExitCode, FivewhysError
 from fivewhys.linear_regex import without_surrogates
+from fivewhys.logs.bigquery import ENDPOINT_ENV as BIGQUERY_ENDPOINT_ENV
+from fivewhys.logs.bigquery import BigQuerySource
+from fivewhys.logs.bigquery_sql import parse_dataset
 from fivewhys.logs.cache import WindowCache, default_cache_dir
 from fivewhys.logs.frame import SEVERITY_RANK
 from fivewhys.logs.live import ENDPOINT_ENV, LiveSource, check_endpoint
@@ -246,6 +249,68 @@ def live_source_from(settings: Settings, options: dict[str, Any]) -> LiveSource:
         cache=None if options["no_cache"] else WindowCache(default_cache_dir()),
         progress=say if verbose else None,
         pull="all" if options.get("pull_mode") == "all" else "narrow",
+    )
+
+
+def bigquery_options(command: F) -> F:
+    """Where to query logs routed to BigQuery, and how much a query may scan (analyze, pull)."""
+    for option in reversed(
+        [
+            click.option(
+                "--bigquery",
+                "bigquery",
+                metavar="PROJECT.DATASET",
+                help="Query the logs in BigQuery instead: a Log Analytics linked dataset or a "
+                "log sink's dataset (config: [tool.fivewhys.bigquery] dataset).",
+            ),
+            click.option(
+                "--max-bytes",
+                type=click.IntRange(min=1),
+                metavar="BYTES",
+                help="Refuse a BigQuery query that would scan more (default 10 GiB; also its "
+                "maximum_bytes_billed).",
+            ),
+            click.option(
+                "--bigquery-endpoint",
+                envvar=BIGQUERY_ENDPOINT_ENV,
+                metavar="URL",
+                help="BigQuery API endpoint, e.g. an emulator; plain http:// is used anonymously "
+                f"(default: ${BIGQUERY_ENDPOINT_ENV}, else Google's).",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def bigquery_source_from(
+    settings: Settings, options: dict[str, Any], *, other_logs: bool
+) -> BigQuerySource | None:
+    """The BigQuery read the options (or the config, when no other logs are given) ask for."""
+    dataset = options["bigquery"]
+    if dataset and other_logs:
+        raise FivewhysError("give one source of logs: --bigquery, --logs or a live pull")
+    dataset = dataset or (None if other_logs else settings.bigquery.dataset)
+    if not dataset:
+        return None
+    try:
+        project, name = parse_dataset(dataset)
+    except ValueError as exc:
+        raise FivewhysError(f"--bigquery: {exc}") from None
+    endpoint = options["bigquery_endpoint"]
+    if endpoint:
+        try:
+            endpoint = check_endpoint(endpoint)
+        except ValueError as exc:
+            raise FivewhysError(f"--bigquery-endpoint: {exc}") from None
+    verbose = options["verbose"] or sys.stderr.isatty()
+    return BigQuerySource(
+        project=project,
+        dataset=name,
+        services=tuple(dict.fromkeys(options["services"])),
+        endpoint=endpoint or None,
+        max_bytes=options["max_bytes"] or settings.bigquery.max_bytes,
+        progress=say if verbose else None,
     )
 
 

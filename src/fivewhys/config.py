@@ -43,6 +43,13 @@ class LoggingSettings(Record):
     settle_poll_s: float = Field(default=5.0, gt=0, description="time between ingestion checks")
 
 
+class BigQuerySettings(Record):
+    """Logs routed to BigQuery: the dataset to query instead of reading files, and the guard."""
+
+    dataset: str | None = Field(default=None, description="PROJECT.DATASET (--bigquery)")
+    max_bytes: int = Field(default=10 * 1024**3, gt=0, description="most bytes a query may scan")
+
+
 class Settings(Record):
     """Everything `[tool.fivewhys]` may set."""
 
@@ -50,6 +57,7 @@ class Settings(Record):
     ids: IdSettings = IdSettings()
     window: WindowSettings = WindowSettings()
     logging: LoggingSettings = LoggingSettings()
+    bigquery: BigQuerySettings = BigQuerySettings()
 
     def id_patterns(self) -> IdPatterns:
         return IdPatterns(

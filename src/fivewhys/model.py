@@ -283,8 +283,19 @@ class PulledWindow(Record):
     settle_wait_s: float = 0.0
 
 
+class BigQueryScan(Record):
+    """What a BigQuery read was: the dataset, its layout and tables, what it scanned and gave."""
+
+    dataset: str
+    layout: str
+    tables: tuple[str, ...]
+    bytes_scanned: int
+    rows: int
+
+
 class PullInfo(Record):
-    """One pull from the Cloud Logging API; a bundle keeps it, so a re-read reports the same."""
+    """One pull from the Cloud Logging API (or one query of logs routed to BigQuery); a bundle
+    keeps it, so a re-read reports the same."""
 
     project: str
     services: tuple[str, ...]
@@ -296,6 +307,8 @@ class PullInfo(Record):
     pulled_at: datetime
     settle_wait_s: float = 0.0
     windows: tuple[PulledWindow, ...] = ()
+    #: set when the entries came from BigQuery (`filter` is then the SQL sent)
+    bigquery: BigQueryScan | None = None
 
 
 class WindowQuery(Record):

@@ -24,6 +24,8 @@ from fivewhys.config import Settings
 from fivewhys.correlate import correlate, failure_window
 from fivewhys.errors import FivewhysError
 from fivewhys.ids import IdPatterns
+from fivewhys.logs.bigquery import BigQuerySource, plan, read_bigquery
+from fivewhys.logs.bigquery_sql import Query
 from fivewhys.logs.bundle import BundleMeta, write_bundle
 from fivewhys.logs.files import LogRead, read_log_files
 from fivewhys.logs.frame import empty_logframe
@@ -93,6 +95,8 @@ class Analysis:
     settings: Settings = field(default_factory=Settings)
     #: pull the logs from Cloud Logging instead of reading `logs`
     live: LiveSource | None = None
+    #: query the logs routed to BigQuery instead of reading `logs`
+    bigquery: BigQuerySource | None = None
     #: keep what was pulled as a bundle here
     save_logs: Path | None = None
     #: when the logs cannot be read at all, report without them instead of stopping (CI)
@@ -169,7 +173,7 @@ def _analyze(analysis: Analysis) -> Report:
         *_log_notes(logs),
         *_pull_notes(pulls, per_window),
     ]
-    if not analysis.logs and analysis.live is None:
+    if not analysis.logs and analysis.live is None and analysis.bigquery is None:
         notes.append("No logs were given (--logs): no failure can be proven from the server side.")
     if logs_unread is not None:
         notes.append(
@@ -218,11 +222,57 @@ def pull(
     return pull_logs(source, windows, id_patterns=patterns)
 
 
+def query_bigquery(
+    source: BigQuerySource, failures: Sequence[Failure], settings: Settings, patterns: IdPatterns
+) -> LogRead:
+    """The candidate entries of the failures' windows from BigQuery (see `logs/bigquery_sql.py`)."""
+    windows, keys = _bigquery_scope(failures, settings)
+    return read_bigquery(source, windows, keys, id_patterns=patterns)
+
+
+def pull_bigquery(
+    results: Sequence[Path],
+    source: BigQuerySource,
+    *,
+    tz: tzinfo | None = None,
+    settings: Settings | None = None,
+) -> LogRead:
+    """Query BigQuery for the failures in `results` (what `fivewhys pull --bigquery` keeps)."""
+    settings = settings or Settings()
+    patterns = settings.id_patterns()
+    failures = read_results(results, tz=tz, patterns=patterns).failures
+    return query_bigquery(source, [f for f in failures if f.placed], settings, patterns)
+
+
+def bigquery_plan(
+    results: Sequence[Path],
+    source: BigQuerySource,
+    *,
+    tz: tzinfo | None = None,
+    settings: Settings | None = None,
+    started_at: datetime | None = None,
+) -> Query | None:
+    """The query `--bigquery` would send for `results` (None: no failure to query for)."""
+    settings = settings or Settings()
+    read = read_results(results, tz=tz, patterns=settings.id_patterns(), started_at=started_at)
+    windows, keys = _bigquery_scope([f for f in read.failures if f.placed], settings)
+    return plan(source, windows, keys)[1] if windows else None
+
+
+def _bigquery_scope(
+    failures: Sequence[Failure], settings: Settings
+) -> tuple[list[Window], list[str]]:
+    """The coalesced windows of the failures, and their ids: what a BigQuery query asks for."""
+    windows = coalesce([failure_window(f, settings.window) for f in failures])
+    ids = {k for f in failures for k in (*f.ids.connection_ids, *f.ids.user_ids, *f.ids.traces)}
+    return windows, sorted(ids)
+
+
 def save_bundle(path: Path, logs: LogRead) -> BundleMeta:
     """Write pulled logs as a bundle, secrets redacted; only a single pull has the metadata a
     bundle needs."""
     if len(logs.pulls) != 1:
-        raise ValueError("a bundle holds exactly one pull from Cloud Logging")
+        raise ValueError("a bundle holds exactly one pull (Cloud Logging or BigQuery)")
     pulled = logs.pulls[0]
     meta = BundleMeta(
         tool_version=__version__,
@@ -261,6 +311,8 @@ def _read_logs(
 ) -> LogRead:
     """Pulled for the failure windows (narrowly unless asked for all), read from the files
     given, or none at all."""
+    if analysis.bigquery is not None:
+        return query_bigquery(analysis.bigquery, failures, analysis.settings, patterns)
     if analysis.live is not None:
         windows = [failure_window(f, analysis.settings.window) for f in failures]
         plan = narrow_plan(failures, rules, analysis.settings, intervals, analysis.live.project)
