@@ -107,3 +107,45 @@ def test_long_evidence_is_shown_whole_in_a_collapsed_block(
     text = render(report.model_copy(update={"causes": causes}), OutputFormat.MARKDOWN)
     assert "<details><summary>Full text of 1 long line</summary>" in text
     assert f"```text\n{traceback}\n```" in text
+
+
+#: markup a Markdown or Jira template writes on purpose: a string literal printed through
+#: `{{ }}` holding one is escaped by the environment's finalize and shows as `\*\*generic\*\*`
+_MARKUP = set("*|[]{}`#")
+
+
+@pytest.mark.parametrize("name", ["report.md.j2", "report.jira.j2"])
+def test_templates_write_their_own_markup_as_template_text(name: str) -> None:
+    import jinja2
+    from jinja2 import nodes
+
+    from fivewhys.resources import bundled
+
+    source = (bundled("templates") / name).read_text(encoding="utf-8")
+    printed = [
+        const.value
+        for output in jinja2.Environment().parse(source).find_all(nodes.Output)
+        for node in output.nodes
+        if not isinstance(node, nodes.TemplateData)
+        for const in node.find_all(nodes.Const)
+        if isinstance(const.value, str) and _MARKUP & set(const.value)
+    ]
+    assert printed == []
+
+
+def test_a_generic_cause_is_marked_in_bold_not_in_escaped_stars() -> None:
+    from pathlib import Path
+
+    from fivewhys.pipeline import Analysis, OutputFormat, analyze, render
+
+    scenario = Path(__file__).parent.parent / "examples" / "scenarios" / "node-chat"
+    report = analyze(
+        Analysis(
+            results=[scenario / "results" / "report-log.jsonl"],
+            logs=[str(scenario / "logs" / "gcloud-read.json")],
+        )
+    )
+    assert any(cause.generic for cause in report.causes)
+    markdown = render(report, OutputFormat.MARKDOWN)
+    assert "; **generic**: no named rule matched" in markdown
+    assert "\\*\\*generic" not in markdown
