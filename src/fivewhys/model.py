@@ -124,6 +124,54 @@ class Evidence(Record):
     link: str | None = None
 
 
+class StackFrame(Record):
+    """One frame of a server stack trace, as the trace writes it."""
+
+    #: the file, with the image's application root (`/app/`, `/workspace/`) taken off
+    file: str
+    line: int
+    function: str | None = None
+    #: in the application's own code (not the runtime's, not an installed dependency's)
+    app: bool = True
+
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+class Traceback(Record):
+    """A server stack trace stitched from the entries that hold its lines (fivewhys.tracebacks)."""
+
+    language: Literal["python", "node", "java"]
+    #: the exception the trace started with (`KeyError: 'thread_id'`)
+    exception: str
+    #: the exception it ended as, when a chain changed it (`RuntimeError: ...`)
+    outer: str | None = None
+    #: the innermost frame in the application's own code, None when the trace shows none
+    raised_at: StackFrame | None = None
+    #: the innermost frame of all (the runtime's or a dependency's, perhaps)
+    innermost: StackFrame | None = None
+    #: how many frames the trace shows
+    frames: int = 0
+    #: the entries its lines came from, in order
+    insert_ids: tuple[str, ...]
+    timestamp: datetime
+    instance_id: str | None = None
+    service: str | None = None
+    revision: str | None = None
+    #: the stitched text
+    text: str = ""
+
+    def sentence(self) -> str:
+        """`raised at `f.py:212` in `fn`: `KeyError: 'x'``: what a why says of the trace."""
+        exception = self.exception if len(self.exception) <= 200 else self.exception[:199] + "…"
+        if self.raised_at is None:
+            where = f" (innermost frame `{self.innermost.where()}`)" if self.innermost else ""
+            return f"`{exception}`, with no frame in the application's own code{where}"
+        frame = self.raised_at
+        within = f" in `{frame.function}`" if frame.function else ""
+        return f"raised at `{frame.where()}`{within}: `{exception}`"
+
+
 WhyKind = Literal["evidence", "mechanism", "question", "hypothesis"]
 """What a why rests on: `evidence` cites log lines or a client fact; `mechanism` is true by what
 the rule detects (with its reference); `question` is open and names what would answer it;
@@ -243,6 +291,8 @@ class Cause(Record):
     intermittent: bool = False
     #: how many of its failures are attempts of flaky tests
     flaky: int = 0
+    #: the server's stack traces of its evidence, stitched, the one its why names first
+    tracebacks: tuple[Traceback, ...] = ()
 
 
 class Window(Record):

@@ -22,6 +22,7 @@ import polars as pl
 from fivewhys import __version__
 from fivewhys.config import Settings
 from fivewhys.correlate import correlate, failure_window
+from fivewhys.deeper import with_tracebacks
 from fivewhys.errors import FivewhysError
 from fivewhys.ids import IdPatterns
 from fivewhys.logs.bundle import BundleMeta, write_bundle
@@ -54,8 +55,9 @@ from fivewhys.rules.loader import bundled_rules_dir, load_rules
 from fivewhys.rules.schema import Rule
 from fivewhys.whys import build_causes, explain_failures, failure_reports, time_caps
 
-#: 1.2: attempts, flaky tests, intermittent causes, shards, runner timeouts and their frames
-SCHEMA_VERSION = "1.2"
+#: 1.2: attempts, flaky tests, intermittent causes, shards, runner timeouts and their frames;
+#: 1.3: the whys past the server line: each cause's stitched stack traces (`tracebacks`)
+SCHEMA_VERSION = "1.3"
 #: fallback buckets a rule files a failure into
 BUCKETED = ("client-side", "server-error")
 
@@ -155,6 +157,7 @@ def _analyze(analysis: Analysis) -> Report:
     causes = build_causes(explained)
     reports = failure_reports(explained, causes, correlation) + [_unplaced(f) for f in unplaced]
     unique_causes = sorted({c.id: c for c in causes.values()}.values(), key=_cause_number)
+    unique_causes = with_tracebacks(unique_causes, logs.frame)
 
     in_frame = {s for s in logs.frame.get_column("service").unique().to_list() if s}
     services = sorted(in_frame.union(*(p.services for p in pulls)))
