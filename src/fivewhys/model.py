@@ -172,6 +172,40 @@ class Traceback(Record):
         return f"raised at `{frame.where()}`{within}: `{exception}`"
 
 
+class Deploy(Record):
+    """A deploy of a Cloud Run service, from its audit log entries (fivewhys.deploys)."""
+
+    service: str
+    #: the revision it created (None when the entries read do not name it)
+    revision: str | None = None
+    #: the service generation it made
+    generation: int | None = None
+    #: when it was asked for (the Admin Activity entry)
+    requested_at: datetime | None = None
+    #: when its rollout ended (the System Event entry), and whether the revision became Ready
+    ready_at: datetime | None = None
+    ready: bool | None = None
+    #: the revision that was serving when it was asked for
+    previous: str | None = None
+    method: str = ""
+    #: who asked for it (the caller's principal e-mail)
+    principal: str | None = None
+    image: str | None = None
+    digest: str | None = None
+    #: the template's `commit-sha` label
+    commit: str | None = None
+    #: the template's provenance labels (`managed-by`, `gcb-build-id`, Cloud Deploy's ...)
+    labels: dict[str, str] = Field(default_factory=dict)
+    #: why it failed (the call's status, or the Ready condition's message)
+    failure: str | None = None
+    #: the audit entries it was read from
+    insert_ids: tuple[str, ...] = ()
+
+    def at(self) -> datetime | None:
+        """When the revision took over: the rollout's end, else the request."""
+        return self.ready_at or self.requested_at
+
+
 WhyKind = Literal["evidence", "mechanism", "question", "hypothesis"]
 """What a why rests on: `evidence` cites log lines or a client fact; `mechanism` is true by what
 the rule detects (with its reference); `question` is open and names what would answer it;
