@@ -11,6 +11,8 @@ import click
 
 from fivewhys.cli_support import (
     asks_for_pull,
+    expect_options,
+    expectations,
     fail_cleanly,
     flavor_option,
     live_options,
@@ -65,6 +67,7 @@ from fivewhys.pipeline import (
     "with the others.",
 )
 @started_at_option
+@expect_options
 @fail_cleanly
 def analyze_command(
     results: tuple[Path, ...],
@@ -83,6 +86,7 @@ def analyze_command(
     Logs come from --logs files, or are pulled from Cloud Logging for the failure windows
     when --service is given (with --project or GOOGLE_CLOUD_PROJECT).
     """
+    expected = expectations(options)
     settings = settings_from(options)
     live = live_source_from(settings, options) if asks_for_pull(options) else None
     if live is not None and logs:
@@ -103,6 +107,7 @@ def analyze_command(
             save_logs=save_logs,
             strict=strict,
             started_at=started_at,
+            **expected,  # type: ignore[arg-type]
         )
     )
     warn_unread_logs(report)

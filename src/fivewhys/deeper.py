@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from fivewhys.model import Cause, Evidence, Traceback, Why
+from fivewhys.model import Cause, Deploy, Evidence, Traceback, Why
+from fivewhys.revisions import deploy_of, describe
 from fivewhys.tracebacks import find_tracebacks
 
 #: a trace at most this far (seconds) from an evidence line of its instance belongs to it
@@ -26,6 +27,8 @@ TRACE_NEAR_S = 0.05
 MAX_TRACES = 3
 #: entries a why cites of one trace: the first ones and the last ones
 MAX_TRACE_CITES = 5
+#: revisions of one cause's evidence given a why each
+MAX_REVISIONS = 3
 
 
 def with_tracebacks(causes: Sequence[Cause], frame: pl.DataFrame) -> list[Cause]:
@@ -124,3 +127,89 @@ def _cites(insert_ids: Sequence[str]) -> tuple[str, ...]:
     if len(insert_ids) <= MAX_TRACE_CITES:
         return tuple(insert_ids)
     return (*insert_ids[:2], *insert_ids[-(MAX_TRACE_CITES - 2) :])
+
+
+def with_revisions(
+    causes: Sequence[Cause],
+    deploys: Sequence[Deploy],
+    first_failure: dict[str, datetime],
+    audit_read: bool,
+) -> list[Cause]:
+    """Each cause with the revisions that wrote its evidence and, per revision, a why: its
+    deploy (when, by whom, from which commit) as evidence, or the open question of it."""
+    out = []
+    for cause in causes:
+        counts: dict[str, list[Evidence]] = {}
+        for line in cause.evidence:
+            if line.revision:
+                counts.setdefault(line.revision, []).append(line)
+        revisions = sorted(counts, key=lambda r: (-len(counts[r]), r))
+        if not revisions:
+            out.append(cause)
+            continue
+        whys = [
+            _revision_why(r, counts[r], deploys, first_failure.get(cause.id), audit_read)
+            for r in revisions[:MAX_REVISIONS]
+        ]
+        merged = list(cause.whys)
+        at = max((n for n, w in enumerate(merged) if w.kind == "evidence"), default=-1) + 1
+        merged[at:at] = [w for w in whys if w.kind == "evidence"]
+        merged.extend(w for w in whys if w.kind != "evidence")  # where the chain stops
+        out.append(cause.model_copy(update={"whys": tuple(merged), "revisions": tuple(revisions)}))
+    return out
+
+
+def _revision_why(
+    revision: str,
+    lines: Sequence[Evidence],
+    deploys: Sequence[Deploy],
+    failed_at: datetime | None,
+    audit_read: bool,
+) -> Why:
+    deploy = deploy_of(revision, deploys)
+    if deploy is None:
+        if not audit_read:
+            return Why(
+                kind="question",
+                text=(
+                    f"Which deploy made revision {revision}, when, and from which commit? No "
+                    "Cloud Run audit entry was read: add the service's "
+                    "cloudaudit.googleapis.com activity and system_event entries to --logs "
+                    "(readable with roles/logging.viewer)."
+                ),
+            )
+        return Why(
+            kind="question",
+            text=(
+                f"When was revision {revision} deployed, and from which commit? The audit "
+                f"entries read hold {len(deploys)} deploy(s), none of it: it is older than they "
+                "reach."
+            ),
+        )
+    at = deploy.at()
+    before = ""
+    if at is not None and failed_at is not None:
+        before = f", {_span(failed_at - at)} before the first failure"
+    image = f"; image digest {deploy.digest[:19]}" if deploy.digest else ""
+    previous = f"; it replaced {deploy.previous}" if deploy.previous else ""
+    return Why(
+        kind="evidence",
+        text=(
+            f"Its evidence was written by revision {revision} ({len(lines)} line(s)), deployed "
+            f"{describe(deploy)}{before}{image}{previous}."
+        ),
+        evidence=(lines[0].insert_id, *deploy.insert_ids),
+    )
+
+
+def _span(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    sign = "" if seconds >= 0 else "-"
+    seconds = abs(seconds)
+    if seconds < 120:
+        return f"{sign}{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{sign}{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{sign}{seconds / 3600:.1f} h"
+    return f"{sign}{seconds / 86400:.1f} days"

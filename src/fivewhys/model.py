@@ -205,6 +205,46 @@ class Deploy(Record):
         """When the revision took over: the rollout's end, else the request."""
         return self.ready_at or self.requested_at
 
+    def describe(self) -> str:
+        """`at 2026-03-02 09:00:40.000Z by x@y from commit 5d6e7f8a9b0c`: the deploy in words."""
+        parts = []
+        at = self.at()
+        if at is not None:
+            parts.append(f"at {at.strftime('%Y-%m-%d %H:%M:%S.')}{at.microsecond // 1000:03d}Z")
+        if self.principal:
+            parts.append(f"by {self.principal}")
+        if self.commit:
+            parts.append(f"from commit {self.commit[:12]}")
+        elif self.labels.get("managed-by"):
+            parts.append(f"by {self.labels['managed-by']} (no commit-sha label)")
+        if self.ready is False:
+            parts.append("never Ready")
+        return " ".join(parts) or "time unknown"
+
+
+class RevisionServed(Record):
+    """A revision that wrote entries while the run ran, and the deploy that made it."""
+
+    service: str | None = None
+    revision: str
+    entries: int
+    first_seen: datetime
+    last_seen: datetime
+    deploy: Deploy | None = None
+
+
+class RunRevisions(Record):
+    """Which revisions served the run, the deploys read, and what the report says of them."""
+
+    served: tuple[RevisionServed, ...] = ()
+    #: every deploy in the audit entries read, in time order
+    deploys: tuple[Deploy, ...] = ()
+    #: facts stated at the top of the report (several revisions, a deploy during the run,
+    #: an old revision, a revision or commit other than the one expected)
+    findings: tuple[str, ...] = ()
+    expected_revision: str | None = None
+    expected_commit: str | None = None
+
 
 WhyKind = Literal["evidence", "mechanism", "question", "hypothesis"]
 """What a why rests on: `evidence` cites log lines or a client fact; `mechanism` is true by what
@@ -327,6 +367,8 @@ class Cause(Record):
     flaky: int = 0
     #: the server's stack traces of its evidence, stitched, the one its why names first
     tracebacks: tuple[Traceback, ...] = ()
+    #: the revisions that wrote its evidence, most lines first
+    revisions: tuple[str, ...] = ()
 
 
 class Window(Record):
@@ -444,6 +486,11 @@ class Report(Record):
     log_files: tuple[LogFileRead, ...] = ()
     #: the shards (results of one run's CI matrix) the run was read from, when several
     shards: tuple[str, ...] = ()
+    #: what the report says first: facts of the whole run (no test reached the server, the
+    #: revisions that served it, an expected revision or commit it did not get)
+    headline: tuple[str, ...] = ()
+    #: which revisions served the run, and the deploys read from the audit entries
+    revisions: RunRevisions = RunRevisions()
 
     def failures_of(self, cause_id: str) -> list[FailureReport]:
         """The failures (attempts) a cause explains, in report order."""
