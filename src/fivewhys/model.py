@@ -246,6 +246,21 @@ class RunRevisions(Record):
     expected_commit: str | None = None
 
 
+class TestContact(Record):
+    """Did one test (attempt) reach the server: a request log in its window, or its ids."""
+
+    test_id: str
+    attempt: int = 1
+    passed: bool
+    duration_s: float
+    #: the logs hold entries before its start and after its end
+    covered: bool
+    #: None when the logs do not cover it (nothing can be said)
+    reached: bool | None
+    #: how: `ids` (a line joined by its connection_id, trace or user_id), `request`
+    by: Literal["ids", "request"] | None = None
+
+
 WhyKind = Literal["evidence", "mechanism", "question", "hypothesis"]
 """What a why rests on: `evidence` cites log lines or a client fact; `mechanism` is true by what
 the rule detects (with its reference); `question` is open and names what would answer it;
@@ -491,6 +506,12 @@ class Report(Record):
     headline: tuple[str, ...] = ()
     #: which revisions served the run, and the deploys read from the audit entries
     revisions: RunRevisions = RunRevisions()
+    #: per test attempt, passed ones too: did it reach the server (fivewhys.contact)
+    contacts: tuple[TestContact, ...] = ()
+
+    def unreached_passes(self) -> list[TestContact]:
+        """Tests that passed while no request of theirs reached the server."""
+        return [c for c in self.contacts if c.passed and c.reached is False]
 
     def failures_of(self, cause_id: str) -> list[FailureReport]:
         """The failures (attempts) a cause explains, in report order."""

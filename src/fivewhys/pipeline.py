@@ -21,6 +21,7 @@ import polars as pl
 
 from fivewhys import __version__
 from fivewhys.config import Settings
+from fivewhys.contact import server_contact
 from fivewhys.correlate import correlate, failure_window
 from fivewhys.deeper import with_revisions, with_tracebacks
 from fivewhys.deploys import read_deploys
@@ -61,7 +62,8 @@ from fivewhys.whys import build_causes, explain_failures, failure_reports, time_
 #: 1.2: attempts, flaky tests, intermittent causes, shards, runner timeouts and their frames;
 #: 1.3: the whys past the server line: each cause's stitched stack traces (`tracebacks`) and
 #: the revisions of its evidence (`revisions`); the run's `revisions` (served, deploys read from
-#: the audit entries, findings) and the `headline` the report states first
+#: the audit entries, findings), the `headline` the report states first, and per test whether
+#: it reached the server (`contacts`)
 SCHEMA_VERSION = "1.3"
 #: fallback buckets a rule files a failure into
 BUCKETED = ("client-side", "server-error")
@@ -173,6 +175,9 @@ def _analyze(analysis: Analysis) -> Report:
         if failure_report.cause_id and failure_report.finished_at is not None:
             known = first_failure.get(failure_report.cause_id, failure_report.finished_at)
             first_failure[failure_report.cause_id] = min(known, failure_report.finished_at)
+    contacts, unreached = server_contact(
+        results.intervals, reports, logs.frame, settings.window.skew_s
+    )
     audit_read = bool(logs.frame.filter(pl.col("kind") == "audit").height)
     unique_causes = with_revisions(unique_causes, revisions.deploys, first_failure, audit_read)
 
@@ -219,7 +224,8 @@ def _analyze(analysis: Analysis) -> Report:
         logs_unread=logs_unread,
         log_files=tuple(logs.files),
         shards=tuple(results.shards),
-        headline=revisions.findings,
+        headline=(*unreached, *revisions.findings),
+        contacts=contacts,
         revisions=revisions,
     )
     return clean_report(report)
