@@ -86,7 +86,10 @@ def _no_acting_characters(page: str) -> None:
 
 # --- Markdown -------------------------------------------------------------------------------
 
-OUR_HTML = re.compile(r"<details><summary>Full text of \d+ long lines?</summary>\n|</details>\n")
+OUR_HTML = re.compile(
+    r"<details><summary>(?:Full text of \d+ long lines?|The first trace, stitched)</summary>\n"
+    r"|</details>\n"
+)
 
 
 def _tokens(page: str) -> list[Any]:

@@ -74,12 +74,14 @@ def test_the_real_403_joined_by_time_is_a_capped_labelled_cause(tmp_path: Path) 
     messages = [line.message for line in cause.evidence]
     assert "WebSocket connection rejected in staging: Invalid JWT=REDACTED" in messages
     assert all(line.join_key == "time" for line in cause.evidence)
-    assert [w.kind for w in cause.whys] == ["evidence", "evidence", "question"]
+    # the capture holds no audit entry: the chain ends asking which deploy made the revision
+    assert [w.kind for w in cause.whys] == ["evidence", "evidence", "question", "question"]
+    assert "No Cloud Run audit entry was read" in cause.whys[-1].text
     # every format says so
     assert "(tentative)" in render(report, OutputFormat.MARKDOWN)
     assert "tentative: joined by time and the 403 request log" in render(report, OutputFormat.HTML)
     data = json.loads(render(report, OutputFormat.JSON))
-    assert data["schema_version"] == "1.2"
+    assert data["schema_version"] == "1.3"
     assert [c["tentative"] for c in data["causes"] if c["id"] == cause.id] == [True]
 
 

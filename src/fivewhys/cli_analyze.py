@@ -13,6 +13,8 @@ from fivewhys.cli_support import (
     asks_for_pull,
     bigquery_options,
     bigquery_source_from,
+    expect_options,
+    expectations,
     fail_cleanly,
     flavor_option,
     live_options,
@@ -75,6 +77,7 @@ from fivewhys.pipeline import (
     "with the others.",
 )
 @started_at_option
+@expect_options
 @fail_cleanly
 def analyze_command(
     results: tuple[Path, ...],
@@ -95,6 +98,7 @@ def analyze_command(
     when --service is given (with --project or GOOGLE_CLOUD_PROJECT), or are queried in
     BigQuery with --bigquery PROJECT.DATASET.
     """
+    expected = expectations(options)
     settings = settings_from(options)
     pulls = asks_for_pull(options) and not options["bigquery"]
     live = live_source_from(settings, options) if pulls else None
@@ -127,6 +131,7 @@ def analyze_command(
             save_logs=save_logs,
             strict=strict,
             started_at=started_at,
+            **expected,  # type: ignore[arg-type]
         )
     )
     warn_unread_logs(report)

@@ -16,6 +16,8 @@ from fivewhys.artifacts import refuse_link, write_text
 from fivewhys.ci import exit_code, github_annotations, logs_incomplete, step_summary, with_history
 from fivewhys.cli_support import (
     asks_for_pull,
+    expect_options,
+    expectations,
     fail_cleanly,
     flavor_option,
     live_options,
@@ -58,6 +60,7 @@ ARTIFACTS = ("rca.md", "rca.json", "rca.html", "logs.parquet")
     help="Exit 3 when the logs (or one of the log files) could not all be read.",
 )
 @started_at_option
+@expect_options
 @click.option(
     "--fail-on-unexplained",
     is_flag=True,
@@ -86,6 +89,7 @@ def ci_command(
 ) -> None:
     """Analyse a red run for CI: reports and bundle in --artifacts, never a red job for
     unreadable logs unless --strict."""
+    expected = expectations(options)
     settings = settings_from(options)
     live = live_source_from(settings, options) if asks_for_pull(options) else None
     if live is not None and logs:
@@ -108,6 +112,7 @@ def ci_command(
             save_logs=artifacts / "logs.parquet" if live is not None else None,
             tolerate_unreadable_logs=True,
             started_at=started_at,
+            **expected,  # type: ignore[arg-type]
         )
     )
     warn_unread_logs(report)

@@ -4,6 +4,7 @@ as one line on stderr with exit code 2."""
 from __future__ import annotations
 
 import functools
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -98,6 +99,38 @@ def started_at_option(command: F) -> F:
         help="When the run started, for results that do not say (JUnit before pytest 5.1); "
         "ISO 8601 with offset.",
     )(command)
+
+
+#: CI environment variables holding the commit a job runs on (GitHub Actions, GitLab CI)
+COMMIT_ENV = ("GITHUB_SHA", "CI_COMMIT_SHA")
+
+
+def expect_options(command: F) -> F:
+    """--expect-revision, --expect-commit, --expect-commit-from-env: what the run was meant to
+    test; a served revision that is not it is said first in the report."""
+    command = click.option(
+        "--expect-commit-from-env",
+        is_flag=True,
+        help=f"Expect the commit the CI job runs on ({' or '.join(COMMIT_ENV)}).",
+    )(command)
+    command = click.option(
+        "--expect-commit",
+        help="The commit the run was meant to test (a served revision's commit-sha label).",
+    )(command)
+    return click.option(
+        "--expect-revision", help="The Cloud Run revision the run was meant to test."
+    )(command)
+
+
+def expectations(options: dict[str, Any]) -> dict[str, str | None]:
+    """`expect_revision` and `expect_commit` for `Analysis` from the options (and the CI
+    environment when --expect-commit-from-env asks)."""
+    commit = options.pop("expect_commit", None)
+    if options.pop("expect_commit_from_env", False) and not commit:
+        commit = next((os.environ[name] for name in COMMIT_ENV if os.environ.get(name)), None)
+        if commit is None:
+            raise FivewhysError(f"--expect-commit-from-env: none of {', '.join(COMMIT_ENV)} is set")
+    return {"expect_revision": options.pop("expect_revision", None), "expect_commit": commit}
 
 
 def warn_unread_logs(report: Report) -> None:

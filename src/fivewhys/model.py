@@ -124,6 +124,143 @@ class Evidence(Record):
     link: str | None = None
 
 
+class StackFrame(Record):
+    """One frame of a server stack trace, as the trace writes it."""
+
+    #: the file, with the image's application root (`/app/`, `/workspace/`) taken off
+    file: str
+    line: int
+    function: str | None = None
+    #: in the application's own code (not the runtime's, not an installed dependency's)
+    app: bool = True
+
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+class Traceback(Record):
+    """A server stack trace stitched from the entries that hold its lines (fivewhys.tracebacks)."""
+
+    language: Literal["python", "node", "java"]
+    #: the exception the trace started with (`KeyError: 'thread_id'`)
+    exception: str
+    #: the exception it ended as, when a chain changed it (`RuntimeError: ...`)
+    outer: str | None = None
+    #: the innermost frame in the application's own code, None when the trace shows none
+    raised_at: StackFrame | None = None
+    #: the innermost frame of all (the runtime's or a dependency's, perhaps)
+    innermost: StackFrame | None = None
+    #: how many frames the trace shows
+    frames: int = 0
+    #: the entries its lines came from, in order
+    insert_ids: tuple[str, ...]
+    timestamp: datetime
+    instance_id: str | None = None
+    service: str | None = None
+    revision: str | None = None
+    #: the stitched text
+    text: str = ""
+
+    def sentence(self) -> str:
+        """`raised at `f.py:212` in `fn`: `KeyError: 'x'``: what a why says of the trace."""
+        exception = self.exception if len(self.exception) <= 200 else self.exception[:199] + "…"
+        if self.raised_at is None:
+            where = f" (innermost frame `{self.innermost.where()}`)" if self.innermost else ""
+            return f"`{exception}`, with no frame in the application's own code{where}"
+        frame = self.raised_at
+        within = f" in `{frame.function}`" if frame.function else ""
+        return f"raised at `{frame.where()}`{within}: `{exception}`"
+
+
+class Deploy(Record):
+    """A deploy of a Cloud Run service, from its audit log entries (fivewhys.deploys)."""
+
+    service: str
+    #: the revision it created (None when the entries read do not name it)
+    revision: str | None = None
+    #: the service generation it made
+    generation: int | None = None
+    #: when it was asked for (the Admin Activity entry)
+    requested_at: datetime | None = None
+    #: when its rollout ended (the System Event entry), and whether the revision became Ready
+    ready_at: datetime | None = None
+    ready: bool | None = None
+    #: the revision that was serving when it was asked for
+    previous: str | None = None
+    method: str = ""
+    #: who asked for it (the caller's principal e-mail)
+    principal: str | None = None
+    image: str | None = None
+    digest: str | None = None
+    #: the template's `commit-sha` label
+    commit: str | None = None
+    #: the template's provenance labels (`managed-by`, `gcb-build-id`, Cloud Deploy's ...)
+    labels: dict[str, str] = Field(default_factory=dict)
+    #: why it failed (the call's status, or the Ready condition's message)
+    failure: str | None = None
+    #: the audit entries it was read from
+    insert_ids: tuple[str, ...] = ()
+
+    def at(self) -> datetime | None:
+        """When the revision took over: the rollout's end, else the request."""
+        return self.ready_at or self.requested_at
+
+    def describe(self) -> str:
+        """`at 2026-03-02 09:00:40.000Z by x@y from commit 5d6e7f8a9b0c`: the deploy in words."""
+        parts = []
+        at = self.at()
+        if at is not None:
+            parts.append(f"at {at.strftime('%Y-%m-%d %H:%M:%S.')}{at.microsecond // 1000:03d}Z")
+        if self.principal:
+            parts.append(f"by {self.principal}")
+        if self.commit:
+            parts.append(f"from commit {self.commit[:12]}")
+        elif self.labels.get("managed-by"):
+            parts.append(f"by {self.labels['managed-by']} (no commit-sha label)")
+        if self.ready is False:
+            parts.append("never Ready")
+        return " ".join(parts) or "time unknown"
+
+
+class RevisionServed(Record):
+    """A revision that wrote entries while the run ran, and the deploy that made it."""
+
+    service: str | None = None
+    revision: str
+    entries: int
+    first_seen: datetime
+    last_seen: datetime
+    deploy: Deploy | None = None
+
+
+class RunRevisions(Record):
+    """Which revisions served the run, the deploys read, and what the report says of them."""
+
+    served: tuple[RevisionServed, ...] = ()
+    #: every deploy in the audit entries read, in time order
+    deploys: tuple[Deploy, ...] = ()
+    #: facts stated at the top of the report (several revisions, a deploy during the run,
+    #: an old revision, a revision or commit other than the one expected)
+    findings: tuple[str, ...] = ()
+    expected_revision: str | None = None
+    expected_commit: str | None = None
+
+
+class TestContact(Record):
+    """Did one test (attempt) reach the server: a request log in its window, or its ids."""
+
+    test_id: str
+    attempt: int = 1
+    passed: bool
+    duration_s: float
+    #: the logs hold entries before its start and after its end
+    covered: bool
+    #: None when the logs do not cover it (nothing can be said)
+    reached: bool | None
+    #: how: `ids` (a line joined by its connection_id, trace or user_id), `request`
+    by: Literal["ids", "request"] | None = None
+
+
 WhyKind = Literal["evidence", "mechanism", "question", "hypothesis"]
 """What a why rests on: `evidence` cites log lines or a client fact; `mechanism` is true by what
 the rule detects (with its reference); `question` is open and names what would answer it;
@@ -243,6 +380,10 @@ class Cause(Record):
     intermittent: bool = False
     #: how many of its failures are attempts of flaky tests
     flaky: int = 0
+    #: the server's stack traces of its evidence, stitched, the one its why names first
+    tracebacks: tuple[Traceback, ...] = ()
+    #: the revisions that wrote its evidence, most lines first
+    revisions: tuple[str, ...] = ()
 
 
 class Window(Record):
@@ -373,6 +514,17 @@ class Report(Record):
     log_files: tuple[LogFileRead, ...] = ()
     #: the shards (results of one run's CI matrix) the run was read from, when several
     shards: tuple[str, ...] = ()
+    #: what the report says first: facts of the whole run (no test reached the server, the
+    #: revisions that served it, an expected revision or commit it did not get)
+    headline: tuple[str, ...] = ()
+    #: which revisions served the run, and the deploys read from the audit entries
+    revisions: RunRevisions = RunRevisions()
+    #: per test attempt, passed ones too: did it reach the server (fivewhys.contact)
+    contacts: tuple[TestContact, ...] = ()
+
+    def unreached_passes(self) -> list[TestContact]:
+        """Tests that passed while no request of theirs reached the server."""
+        return [c for c in self.contacts if c.passed and c.reached is False]
 
     def failures_of(self, cause_id: str) -> list[FailureReport]:
         """The failures (attempts) a cause explains, in report order."""

@@ -21,7 +21,10 @@ import polars as pl
 
 from fivewhys import __version__
 from fivewhys.config import Settings
+from fivewhys.contact import server_contact
 from fivewhys.correlate import correlate, failure_window
+from fivewhys.deeper import with_revisions, with_tracebacks
+from fivewhys.deploys import read_deploys
 from fivewhys.errors import FivewhysError
 from fivewhys.ids import IdPatterns
 from fivewhys.logs.bigquery import BigQuerySource, plan, read_bigquery
@@ -40,6 +43,7 @@ from fivewhys.model import (
     QueryInfo,
     Report,
     RunInterval,
+    RunRevisions,
     Window,
     WindowQuery,
     WindowStatus,
@@ -52,12 +56,17 @@ from fivewhys.report.json import render_json
 from fivewhys.report.markdown import render_markdown
 from fivewhys.report.text import utc
 from fivewhys.results import read_results
+from fivewhys.revisions import run_revisions
 from fivewhys.rules.loader import bundled_rules_dir, load_rules
 from fivewhys.rules.schema import Rule
 from fivewhys.whys import build_causes, explain_failures, failure_reports, time_caps
 
-#: 1.2: attempts, flaky tests, intermittent causes, shards, runner timeouts and their frames
-SCHEMA_VERSION = "1.2"
+#: 1.2: attempts, flaky tests, intermittent causes, shards, runner timeouts and their frames;
+#: 1.3: the whys past the server line: each cause's stitched stack traces (`tracebacks`) and
+#: the revisions of its evidence (`revisions`); the run's `revisions` (served, deploys read from
+#: the audit entries, findings), the `headline` the report states first, and per test whether
+#: it reached the server (`contacts`)
+SCHEMA_VERSION = "1.3"
 #: fallback buckets a rule files a failure into
 BUCKETED = ("client-side", "server-error")
 
@@ -105,6 +114,10 @@ class Analysis:
     strict: bool = False
     #: the run's start, for results files that do not give it (JUnit before pytest 5.1)
     started_at: datetime | None = None
+    #: the revision the run was meant to test: any other that served it is a finding
+    expect_revision: str | None = None
+    #: the commit the run was meant to test (a served revision's `commit-sha` label)
+    expect_commit: str | None = None
 
 
 def analyze(analysis: Analysis) -> Report:
@@ -159,6 +172,18 @@ def _analyze(analysis: Analysis) -> Report:
     causes = build_causes(explained)
     reports = failure_reports(explained, causes, correlation) + [_unplaced(f) for f in unplaced]
     unique_causes = sorted({c.id: c for c in causes.values()}.values(), key=_cause_number)
+    unique_causes = with_tracebacks(unique_causes, logs.frame)
+    revisions = _revisions(analysis, logs, results.intervals, failures)
+    first_failure: dict[str, datetime] = {}
+    for failure_report in reports:
+        if failure_report.cause_id and failure_report.finished_at is not None:
+            known = first_failure.get(failure_report.cause_id, failure_report.finished_at)
+            first_failure[failure_report.cause_id] = min(known, failure_report.finished_at)
+    contacts, unreached = server_contact(
+        results.intervals, reports, logs.frame, settings.window.skew_s
+    )
+    audit_read = bool(logs.frame.filter(pl.col("kind") == "audit").height)
+    unique_causes = with_revisions(unique_causes, revisions.deploys, first_failure, audit_read)
 
     in_frame = {s for s in logs.frame.get_column("service").unique().to_list() if s}
     services = sorted(in_frame.union(*(p.services for p in pulls)))
@@ -203,6 +228,9 @@ def _analyze(analysis: Analysis) -> Report:
         logs_unread=logs_unread,
         log_files=tuple(logs.files),
         shards=tuple(results.shards),
+        headline=(*unreached, *revisions.findings),
+        contacts=contacts,
+        revisions=revisions,
     )
     return clean_report(report)
 
@@ -320,6 +348,30 @@ def _read_logs(
     if analysis.logs:
         return read_log_files(analysis.logs, id_patterns=patterns, strict=analysis.strict)
     return LogRead(frame=empty_logframe(), sources=[], skipped={}, warnings=[], mapped={})
+
+
+def _revisions(
+    analysis: Analysis,
+    logs: LogRead,
+    intervals: Sequence[RunInterval],
+    failures: Sequence[Failure],
+) -> RunRevisions:
+    """The deploys in the audit entries of the log files, and the revisions that served the run
+    (from its first test's start to its last test's end)."""
+    frame = logs.frame
+    known = [r for r in frame.get_column("revision").unique().to_list() if r]
+    deploys = read_deploys(logs.sources, frame, known) if analysis.logs else []
+    spans = [(i.start, i.end) for i in intervals] or [
+        (f.started_at, f.finished_at) for f in failures
+    ]
+    span = (min(s for s, _ in spans), max(e for _, e in spans)) if spans else None
+    return run_revisions(
+        frame,
+        deploys,
+        span,
+        expect_revision=analysis.expect_revision,
+        expect_commit=analysis.expect_commit,
+    )
 
 
 def _window_query(

@@ -226,6 +226,12 @@ def _entries(path: str, batch: LogBatch) -> Iterator[tuple[str, Any]]:
     return _Reading(path, batch, codec, skip).entries()
 
 
+def entries_of(path: str) -> Iterator[tuple[str, Any]]:
+    """`(source, entry)` of every record of one log file as it is written (whole entries, for
+    readers of what the LogFrame keeps no column of: the deploys in audit entries)."""
+    return _entries(path, LogBatch(label=path))
+
+
 def is_logentry(value: Any) -> bool:
     """Shaped like a Cloud Logging LogEntry: a timestamp and a payload, a request or a name."""
     return isinstance(value, dict) and "timestamp" in value and not _LOGENTRY_KEYS.isdisjoint(value)
