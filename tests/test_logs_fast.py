@@ -291,6 +291,27 @@ def test_mask_is_its_steps_run_one_by_one() -> None:
         assert mask(text) == _mask_by_steps(strip_ansi(text).strip()), text
 
 
+def test_extract_ids_skips_only_text_its_patterns_cannot_match() -> None:
+    """The default patterns skip text naming no id; patterns that differ (an extra pattern
+    that never matches) search everything: both find the same ids."""
+    never = ("(zz_never_an_id_zz)",)
+    searching = IdPatterns(
+        connection_id=DEFAULT_PATTERNS.connection_id + never,
+        user_id=DEFAULT_PATTERNS.user_id + never,
+        trace=DEFAULT_PATTERNS.trace + never,
+    )
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    texts = [
+        *messages(),
+        f"TrAcE_Id: {trace}",
+        f"X-Cloud-Trace-Context: {trace}/1;o=1",
+        f"projects/p/traces/{trace}",
+        "uid=alice connectionId: 'c-1' websocket_id=w-1",
+    ]
+    for text in texts:
+        assert extract_ids([text]) == extract_ids([text], patterns=searching), text
+
+
 def test_polars_id_patterns_find_the_ids_python_finds() -> None:
     twins = polars_id_patterns(DEFAULT_PATTERNS)
     assert twins is not None

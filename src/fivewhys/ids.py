@@ -147,13 +147,23 @@ def extract_ids(
         for kind, names in PROPERTY_KEYS.items():
             if key in names and value:
                 found[kind].append(normalize_trace(value) or "" if kind == "traces" else value)
+    defaults = patterns == DEFAULT_PATTERNS
     for text in texts:
         if not text:
             continue
-        found["connection_ids"] += _find_all(patterns.compiled("connection_id"), text)
-        found["user_ids"] += _find_all(patterns.compiled("user_id"), text)
-        found["traces"] += [t.lower() for t in _find_all(patterns.compiled("trace"), text)]
+        # every default pattern names its id (`connection_id=`, `"userId":`, `trace`): text
+        # naming none of them is not searched
+        if not defaults or any(name in text for name in _CONNECTION_NAMES):
+            found["connection_ids"] += _find_all(patterns.compiled("connection_id"), text)
+        if not defaults or any(name in text for name in _USER_NAMES):
+            found["user_ids"] += _find_all(patterns.compiled("user_id"), text)
+        if not defaults or _TRACE_WORD.search(text):
+            found["traces"] += [t.lower() for t in _find_all(patterns.compiled("trace"), text)]
     return Ids(**{kind: _unique(values) for kind, values in found.items()})
+
+
+#: held by every match of a default trace pattern, with their case-blindness
+_TRACE_WORD = re.compile("(?i)trace")
 
 
 _EXCEPTION = re.compile(
