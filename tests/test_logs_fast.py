@@ -4,6 +4,7 @@ polars twins of `mask` and of the id patterns agree with the Python originals.""
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,12 @@ from fivewhys.ids import (
     DEFAULT_PATTERNS,
     ENGINE_SENSITIVE,
     IdPatterns,
+    _mask_by_steps,  # the reference the fast path must equal
     extract_ids,
     mask,
     mask_expr,
     polars_id_patterns,
+    strip_ansi,
 )
 from fivewhys.logs import fast
 from fivewhys.logs.entry import LogBatch, build_frame, ids_in, normalize_entries
@@ -263,6 +266,50 @@ def test_mask_expr_is_mask() -> None:
     texts = [t for t in messages() if not pl.Series([t]).str.contains(ENGINE_SENSITIVE)[0]]
     masked = pl.Series(texts).to_frame("t").select(mask_expr(pl.col("t"))).to_series()
     assert masked.to_list() == [mask(t) for t in texts]
+
+
+#: pieces each mask step reacts to, and near misses of them: random strings of these reach
+#: every guard and token class of `mask`'s fast path
+PIECES = [
+    *("HTTP/1.1", "HTTP/2 ", "status=", "Status_Code: ", "code:", "closed ", "sent ", "received "),
+    *("GET /x ", "WebSocket /ws ", "exit(", "Exited with code ", "0x1f", "0x", "0xZZ", "deadbeef"),
+    *("abcdefabcdefabcdef", "abcdefabcdefabc", "utf-8", "ISO-8859-1", "sha256", "x86_64", "e2e"),
+    *("conn_8e2", "12ms", "1.5.6", "-3", "+2", "user_id=", "userId: '", "eyJa.b.c", "eyJ-"),
+    *("2025-09-07T15:42:02Z", "10.0.0.1:80", "::1", "fe80::", "/a/b/c", "/a/b.py", "a@b.c"),
+    *("550e8400-e29b-41d4-a716-446655440000", "1234abcd", "12345678", "42", "\u0663", "é"),
+    *(" ", "  ", "\t", '"', "'", "=", ":", ".", "-", "_", "<ID>", "x", "Id"),
+]
+
+
+def test_mask_is_its_steps_run_one_by_one() -> None:
+    """The fast path (steps skipped by a literal test, the token steps as one pass) against
+    `_MASK_STEPS` applied in turn, on the tricky lines and 20,000 seeded random ones."""
+    rng = random.Random(14)
+    texts = [*messages(), "\ue000abc1\ue001 9", "x\ue003 42"]
+    texts += ["".join(rng.choices(PIECES, k=rng.randrange(1, 9))) for _ in range(20_000)]
+    for text in texts:
+        assert mask(text) == _mask_by_steps(strip_ansi(text).strip()), text
+
+
+def test_extract_ids_skips_only_text_its_patterns_cannot_match() -> None:
+    """The default patterns skip text naming no id; patterns that differ (an extra pattern
+    that never matches) search everything: both find the same ids."""
+    never = ("(zz_never_an_id_zz)",)
+    searching = IdPatterns(
+        connection_id=DEFAULT_PATTERNS.connection_id + never,
+        user_id=DEFAULT_PATTERNS.user_id + never,
+        trace=DEFAULT_PATTERNS.trace + never,
+    )
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    texts = [
+        *messages(),
+        f"TrAcE_Id: {trace}",
+        f"X-Cloud-Trace-Context: {trace}/1;o=1",
+        f"projects/p/traces/{trace}",
+        "uid=alice connectionId: 'c-1' websocket_id=w-1",
+    ]
+    for text in texts:
+        assert extract_ids([text]) == extract_ids([text], patterns=searching), text
 
 
 def test_polars_id_patterns_find_the_ids_python_finds() -> None:

@@ -561,3 +561,26 @@ def test_normalize_entries_appends_to_a_given_batch() -> None:
     normalize_entries([("q#2", {**BASE, "insertId": "x2"}), ("q#3", 7)], batch=batch)
     assert len(batch) == 2
     assert batch.skipped == {"not a JSON object": 1}
+
+
+@pytest.mark.parametrize(
+    ("stamps", "insert_ids"),
+    [
+        ([1, 2, 3], ["c", "b", "a"]),  # in order: kept as it is
+        ([2, 1, 3], ["a", "b", "c"]),  # out of order
+        ([1, 1, 2], ["b", "a", "c"]),  # one second, ids out of order
+        ([1, 1, 2], ["a", "a", "c"]),  # equal keys: sorted, never trusted
+        ([1, 2, 3], ["a", None, "c"]),  # a null id
+    ],
+)
+def test_sort_by_time_is_the_sort(stamps: list[int], insert_ids: list[str | None]) -> None:
+    frame = pl.DataFrame(
+        {"timestamp": stamps, "insert_id": insert_ids, "row": range(len(stamps))},
+        schema={"timestamp": pl.Int64, "insert_id": pl.String, "row": pl.Int64},
+    )
+    done = entry_module.sort_by_time(frame)
+    expected = frame.sort("timestamp", "insert_id", maintain_order=True)
+    assert done.drop("row").equals(expected.drop("row"))  # equal keys may come in either order
+    if len(set(zip(stamps, insert_ids, strict=True))) == len(stamps):
+        assert done.equals(expected)
+    assert done.get_column("timestamp").flags["SORTED_ASC"]

@@ -147,13 +147,23 @@ def extract_ids(
         for kind, names in PROPERTY_KEYS.items():
             if key in names and value:
                 found[kind].append(normalize_trace(value) or "" if kind == "traces" else value)
+    defaults = patterns == DEFAULT_PATTERNS
     for text in texts:
         if not text:
             continue
-        found["connection_ids"] += _find_all(patterns.compiled("connection_id"), text)
-        found["user_ids"] += _find_all(patterns.compiled("user_id"), text)
-        found["traces"] += [t.lower() for t in _find_all(patterns.compiled("trace"), text)]
+        # every default pattern names its id (`connection_id=`, `"userId":`, `trace`): text
+        # naming none of them is not searched
+        if not defaults or any(name in text for name in _CONNECTION_NAMES):
+            found["connection_ids"] += _find_all(patterns.compiled("connection_id"), text)
+        if not defaults or any(name in text for name in _USER_NAMES):
+            found["user_ids"] += _find_all(patterns.compiled("user_id"), text)
+        if not defaults or _TRACE_WORD.search(text):
+            found["traces"] += [t.lower() for t in _find_all(patterns.compiled("trace"), text)]
     return Ids(**{kind: _unique(values) for kind, values in found.items()})
+
+
+#: held by every match of a default trace pattern, with their case-blindness
+_TRACE_WORD = re.compile("(?i)trace")
 
 
 _EXCEPTION = re.compile(
@@ -373,9 +383,82 @@ def mask(text: str, ids: Iterable[str | None] = ()) -> str:
     `ids` are the values of the ids the entry carries, masked wherever they appear.
     """
     out = strip_ansi(mask_ids(text, ids)).strip()
+    if _MARKERS.search(out):  # text holding the markers themselves: every step, as written
+        return _mask_by_steps(out)
+    for (pattern, token), needs in zip(_MASKS, _NEEDS, strict=True):
+        if needs is _TOKENS:
+            out = _RUN_PATTERN.sub(_token, out)
+        elif needs is not _MARKED and (not needs or any(part in out for part in needs)):
+            out = pattern.sub(token, out)
+    if _KEEP in out:
+        out = out.replace(_KEEP, "")
+    return " ".join(out.split())
+
+
+def _mask_by_steps(out: str) -> str:
+    """`mask` by running every step of `_MASK_STEPS` in turn (what the fast path must equal)."""
     for pattern, token in _MASKS:
         out = pattern.sub(token, out)
     return " ".join(out.split())
+
+
+# `mask` runs the steps above four to five times faster than one by one, with the same result:
+# a step runs only on text holding a literal every match of it needs, and the token steps
+# (bracket every run, classify the bracketed runs, drop the brackets) become one pass that
+# classifies each run in Python (text already holding a marker takes every step as written).
+_MARKERS = re.compile(f"[{_RUN_OPEN}-{_LONG}]")
+#: `_NEEDS` markers: the bracketing step classifies the runs; the steps it stands for are skipped
+_TOKENS: tuple[str, ...] = ("tokens",)
+_MARKED: tuple[str, ...] = ("marked",)
+_STATUS_WORDS = ("HTTP", "tatus", "ode", "lose", "received", "sent")
+_METHODS = ("GET ", "HEAD ", "POST ", "PUT ", "PATCH ", "DELETE ", "OPTIONS ", "WebSocket ")
+_DIGITS = tuple("0123456789")
+#: per step, literals one of which every match holds (empty: run always)
+_NEEDS: tuple[tuple[str, ...], ...] = (
+    ("_id", "Id", "ID"),
+    ("eyJ",),
+    (":",),
+    ("://",),
+    ("@",),
+    ("-",),
+    (".",),
+    (":",),
+    ("/",),
+    _TOKENS,
+    *([_MARKED] * 8),
+    _STATUS_WORDS,
+    _METHODS,
+    ("xit",),
+    ("HTTP/",),
+    (),  # numbers: `\d` is any Unicode digit, so no literal test
+    _MARKED,  # the KEEP markers go last, in `mask`
+)
+assert len(_NEEDS) == len(_MASK_STEPS)
+_RUN_PATTERN = re.compile(f"{_RUN}+")
+_HEX = frozenset("0123456789abcdefABCDEF")
+_HEX_LETTERS = "abcdefABCDEF"
+_WORDLIKE_RUN = re.compile(_WORDLIKE[1:-1])
+_ENCODING_RUN = re.compile(_ENCODING_LIKE[1:-1])
+_ASCII_DIGIT = re.compile("[0-9]")
+_ASCII_LETTER = re.compile("[A-Za-z]")
+
+
+def _token(match: re.Match[str]) -> str:
+    """One run of `[A-Za-z0-9_-]`, as the bracketed-run steps of `_MASK_STEPS` leave it."""
+    run = match.group()
+    if run.isalpha():  # letters only: only a long run of hex letters changes
+        return "<HEX>" if len(run) >= 16 and not run.strip(_HEX_LETTERS) else run
+    if run.startswith("0x") and len(run) > 2 and _HEX.issuperset(run[2:]):
+        return "<HEX>"
+    if len(run) >= 8 and _HEX.issuperset(run):  # a long hex run, not letters only
+        return run if run.isdigit() else "<HEX>"
+    if _WORDLIKE_RUN.fullmatch(run):
+        return run
+    if encoding := _ENCODING_RUN.fullmatch(run):
+        return f"{encoding.group(1)}-{_KEEP}{encoding.group(2)}"
+    if _ASCII_DIGIT.search(run) and _ASCII_LETTER.search(run):
+        return "<ID>"
+    return run
 
 
 # --- the same on polars columns ------------------------------------------------------------------

@@ -209,7 +209,22 @@ def build_frame(batches: Sequence[LogBatch]) -> tuple[pl.DataFrame, int]:
     frame = pl.concat(parts, how="vertical")
     frame = frame.with_columns(pl.col("timestamp").cast(UTC_US), pl.col("end_time").cast(UTC_US))
     unique = first_per_insert_id(frame)
-    return unique.sort("timestamp", "insert_id"), frame.height - unique.height
+    return sort_by_time(unique), frame.height - unique.height
+
+
+def sort_by_time(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` sorted by (timestamp, insert_id). Files and bundles mostly come in that order
+    already: checking it is one comparison pass (a tenth of the sort of a million rows), and
+    with no nulls and no equal keys the sort would give back these very rows."""
+    stamp, insert_id = pl.col("timestamp"), pl.col("insert_id")
+    before, id_before = stamp.shift(1), insert_id.shift(1)
+    in_order = (stamp > before) | ((stamp == before) & (insert_id > id_before))
+    already = frame.select(
+        in_order.slice(1).all() & (stamp.null_count() == 0) & (insert_id.null_count() == 0)
+    ).item()
+    if not already:
+        return frame.sort("timestamp", "insert_id")
+    return frame.with_columns(stamp.set_sorted())  # as the sort would flag it
 
 
 def first_per_insert_id(frame: pl.DataFrame) -> pl.DataFrame:

@@ -34,6 +34,7 @@ from fivewhys.logs.entry import (
     build_frame,
     first_per_insert_id,
     normalize_entries,
+    sort_by_time,
 )
 from fivewhys.logs.fast import read_ndjson
 from fivewhys.model import LogFileRead, PullInfo
@@ -172,7 +173,7 @@ def collect(
     if bundles:
         merged = pl.concat([frame, *(rows for rows, _ in bundles)], how="vertical")
         unique = first_per_insert_id(merged)
-        frame = unique.sort("timestamp", "insert_id")
+        frame = sort_by_time(unique)
         duplicates += merged.height - unique.height
         for _, meta in bundles:
             skipped.update(meta.skipped)

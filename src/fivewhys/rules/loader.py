@@ -203,7 +203,9 @@ def _load_file(path: Path) -> tuple[_Parsed, list[RuleError]]:
 
     loader = RuleYamlLoader(text)
     try:
-        node = loader.get_single_node()
+        node = _composed(text)
+        if node is None:
+            node = loader.get_single_node()
         if node is not None:
             if bomb := _alias_bomb(node):
                 return parsed, [RuleError(bomb[0], path, bomb[1])]
@@ -258,6 +260,26 @@ def key_lines(path: Path) -> dict[Loc, int]:
     finally:
         loader.dispose()
     return loader.lines
+
+
+#: libyaml's composer, when PyYAML was built with it: ten times faster than the Python one
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", None)
+
+
+def _composed(text: str) -> yaml.Node | None:
+    """The document's node tree by libyaml (the same nodes, tags and lines as PyYAML's); None
+    when libyaml is missing, finds no document or raises, so that the Python composer runs and
+    any error reads as it always has."""
+    if _FAST_LOADER is None:
+        return None
+    fast = _FAST_LOADER(text)
+    try:
+        node: yaml.Node | None = fast.get_single_node()
+        return node
+    except (yaml.YAMLError, RecursionError):
+        return None
+    finally:
+        fast.dispose()
 
 
 def _alias_bomb(root: yaml.Node) -> tuple[str, int] | None:
