@@ -162,14 +162,15 @@ class Traceback(Record):
     text: str = ""
 
     def sentence(self) -> str:
-        """`raised at `f.py:212` in `fn`: `KeyError: 'x'``: what a why says of the trace."""
+        """`raised at f.py:212 in fn: "KeyError: 'x'"`: what a why says of the trace, plain text
+        (each output escapes it; a backtick here would show as one)."""
         exception = self.exception if len(self.exception) <= 200 else self.exception[:199] + "…"
         if self.raised_at is None:
-            where = f" (innermost frame `{self.innermost.where()}`)" if self.innermost else ""
-            return f"`{exception}`, with no frame in the application's own code{where}"
+            where = f" (innermost frame {self.innermost.where()})" if self.innermost else ""
+            return f'"{exception}", with no frame in the application\'s own code{where}'
         frame = self.raised_at
-        within = f" in `{frame.function}`" if frame.function else ""
-        return f"raised at `{frame.where()}`{within}: `{exception}`"
+        within = f" in {frame.function}" if frame.function else ""
+        return f'raised at {frame.where()}{within}: "{exception}"'
 
 
 class Deploy(Record):
