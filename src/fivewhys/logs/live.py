@@ -217,14 +217,18 @@ def _pull_narrow(source: LiveSource, narrow: NarrowPlan, id_patterns: IdPatterns
         if not ranges:
             return None  # every entry there is read already
         text = narrow_filter(ranges, services, severity, clause)
-        key = cache_key(source.endpoint, source.project, services, plan.window, [text])
+        # a read cut at `limit` is its own query: its first `limit` entries
+        texts = [text] if limit is None else [text, f"first {limit}"]
+        key = cache_key(source.endpoint, source.project, services, plan.window, texts)
         cached = source.cache.get(key) if source.cache else None
         if cached is not None:
             stats.cached_windows += 1
             _add(plan, cached.entries)
+            say(f"{_name(plan, len(plans))}: {what}: {len(cached.entries)} entries from the cache")
+            if limit is not None and len(cached.entries) >= limit:
+                return _timestamp(cached.entries[-1]) or ranges[0].start
             if clause is None:
                 read_all.setdefault(plan.number, []).extend(ranges)
-            say(f"{_name(plan, len(plans))}: {what}: {len(cached.entries)} entries from the cache")
             return None
         if api is None:
             api = _connect(source)
@@ -238,9 +242,9 @@ def _pull_narrow(source: LiveSource, narrow: NarrowPlan, id_patterns: IdPatterns
         _add(plan, got)
         if failure:
             plan.failures.append(f"{what}: {failure}")
-        elif stopped is None:
+        else:
             plan.fresh.append((key, got))
-            if clause is None:
+            if clause is None and stopped is None:
                 read_all.setdefault(plan.number, []).extend(ranges)
         say(f"{_name(plan, len(plans))}: {what}: {len(got)} entries")
         return stopped
