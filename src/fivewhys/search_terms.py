@@ -14,7 +14,8 @@ is verbatim in the message wherever the pattern matched either the message or it
 Logging API's `:` and global search compare case-insensitively, so the terms are lower-cased
 (case folding is assumed to treat the Kelvin sign and long s as RE2's `(?i)` does). Patterns with
 RE2 syntax Python's parser reads differently (`[[:alpha:]]`, `\\pN`, `\\C`, `\\Q`) or cannot read
-give None.
+give None. The one gap known: a jsonPayload whose `message` is an object reads as its compact
+JSON, and a term found only in one of its keys is not found by a search of values.
 """
 
 from __future__ import annotations
