@@ -271,3 +271,64 @@ def bulk_entries(
             }
         )
     return entries
+
+
+#: what the example app writes for a user's connection (examples/logs/sink.ndjson, from
+#: examples/app/app.py): structured stdout with connection_id and user_id fields, and Cloud
+#: Run's request log of the socket (LogEntry.httpRequest, trace as `projects/P/traces/T`)
+_BUSY_LINES = (
+    ("ERROR", "Message handler error: KeyError('agent_name') (connection_id={conn})"),
+    ("WARNING", "Slow reply to message for connection_id={conn}: 2.4 s"),
+    ("INFO", "Closing connection: main cleanup"),
+    ("INFO", "WebSocket connection accepted"),
+    ("INFO", "Message processed"),
+    ("INFO", None),  # the socket's request log
+)
+
+
+def busy_entries(
+    count: int, start: datetime, span_s: float, service: str = "chat-backend"
+) -> list[dict[str, Any]]:
+    """`count` entries of other users spread over `span_s` from `start`: a third of them
+    WARNING or ERROR lines (the same handler error the failures hit: a broken staging fails
+    everyone), the rest their closes, accepts, plain INFO lines and request logs."""
+    entries = []
+    for n in range(count):
+        moment = start + timedelta(seconds=span_s * n / count)
+        severity, text = _BUSY_LINES[n % len(_BUSY_LINES)]
+        conn, user = f"conn_b{n // 6:011x}", f"usr_b{n % 4999:07x}"
+        entry: dict[str, Any] = {
+            "insertId": f"busy-{n:07d}",
+            "receiveTimestamp": zulu(moment + timedelta(seconds=1)),
+            "resource": {
+                "type": "cloud_run_revision",
+                "labels": {
+                    "project_id": "fivewhys-example",
+                    "service_name": service,
+                    "revision_name": f"{service}-00042-xaz",
+                    "location": "us-central1",
+                    "configuration_name": service,
+                },
+            },
+            "severity": severity,
+            "timestamp": zulu(moment),
+        }
+        if text is None:
+            entry["logName"] = "projects/fivewhys-example/logs/run.googleapis.com%2Frequests"
+            entry["httpRequest"] = {
+                "requestMethod": "GET",
+                "requestUrl": "https://chat-backend-abc-uc.a.run.app/ws",
+                "status": 101,
+                "latency": "0.5s",
+            }
+            entry["trace"] = f"projects/fivewhys-example/traces/{n:032x}"
+        else:
+            entry["logName"] = "projects/fivewhys-example/logs/run.googleapis.com%2Fstdout"
+            entry["jsonPayload"] = {
+                "logger": "chat.ws",
+                "message": text.format(conn=conn),
+                "connection_id": conn,
+                "user_id": user,
+            }
+        entries.append(entry)
+    return entries

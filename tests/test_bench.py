@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -102,3 +103,13 @@ def test_fewer_time_only_lines_change_no_byte_of_the_report(
 
 def _analysis(scenario: Any) -> Any:
     return analyze(Analysis(results=[scenario.results], logs=[str(scenario.logs)]))
+
+
+def test_the_pull_benchmark_runs_small_and_meets_its_model(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pull = bench_module("pull")
+    assert pull.main(["--small"]) == 0
+    out = capsys.readouterr().out
+    assert "same failures explained by the same rules: yes" in out
+    assert re.search(r"narrow:\s+6 requests, 5 queries", out), out

@@ -74,8 +74,12 @@ def test_live_analysis_finds_the_causes_the_files_give(example: FakeLogging) -> 
     assert attribution(from_api.stdout) == attribution(from_files.stdout)
     assert len(json.loads(from_api.stdout)["causes"]) == 3
     assert from_api.stderr == ""  # not a terminal, no -v: quiet
-    # narrow: the keyed lines, then the bands of the failures they leave open (every entry there)
-    assert [r.filter.count('"conn_') > 0 for r in example.requests] == [True, False, False]
+    # narrow: the keyed lines, then the time lines of the failures they leave open (one query per
+    # kind of failure: with and without a connection id), then the unexplained one's window
+    keyed = [r.filter.count('"conn_') > 0 for r in example.requests]
+    assert keyed == [True, False, False, False]
+    # the time queries leave out others' lines; the last reads the (small) window whole
+    assert ["NOT" in r.filter for r in example.requests] == [False, True, True, False]
 
 
 def test_the_project_and_endpoint_can_come_from_the_environment(

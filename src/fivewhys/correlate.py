@@ -55,8 +55,9 @@ _ID_KINDS = {"connection_id": "f_conn", "trace": "f_trace", "user_id": "f_user"}
 class SetAside:
     """Lines in a failure's window that were not made candidates."""
 
-    #: carry a connection_id, trace or user_id that is not the failure's own
-    other_ids: int
+    #: carry a connection_id, trace or user_id that is not the failure's own (None: not
+    #: counted, as a narrow pull did not read all of the window)
+    other_ids: int | None
     #: request/access lines whose HTTP status contradicts the client's (403 vs 500)
     contradicting: int
 

@@ -18,10 +18,11 @@ from fivewhys.config import Settings
 from fivewhys.correlate import correlate, failure_window
 from fivewhys.logs.files import LogRead
 from fivewhys.logs.live import NarrowPlan, Need, Target
-from fivewhys.logs.query import quote_value
+from fivewhys.logs.query import quote_value, terms_clause
 from fivewhys.model import Failure, RunInterval, Window
 from fivewhys.rules.matcher import client_matches, in_matching_order
 from fivewhys.rules.schema import Rule, ServerSelection
+from fivewhys.search_terms import all_of, contains_terms, regex_terms
 from fivewhys.whys import explain_failures, time_caps, time_line_readers
 
 #: logName regexes of the line kinds (logs.entry.kind_of), as the API writes the name (`%2F`)
@@ -62,7 +63,16 @@ def narrow_plan(
             start = max(window.start, failure.finished_at - timedelta(seconds=before))
             end = min(window.end, failure.finished_at + timedelta(seconds=after))
             band = Window(start=start, end=end) if start <= end else None
-        targets.append(Target(window=window, ids=tuple(dict.fromkeys(ids)), band=band))
+        owns = tuple(
+            kind
+            for kind, values in (
+                ("connection_id", failure.ids.connection_ids),
+                ("user_id", failure.ids.user_ids),
+                ("trace", failure.ids.traces),
+            )
+            if values
+        )
+        targets.append(Target(window=window, ids=tuple(dict.fromkeys(ids)), band=band, owns=owns))
     clause = time_clause([s for rule in readers for s in _time_selections(rule, by_id)])
     failure_list = list(failures)
     caps = time_caps(failure_list, rules)
@@ -131,7 +141,8 @@ def time_clause(selections: Sequence[ServerSelection]) -> str | None:
 
 
 def _selection_clause(selection: ServerSelection) -> str | None:
-    """The kinds, severities and (for request logs) statuses a selection accepts."""
+    """The kinds, severities, (for request logs) statuses and message terms a selection
+    accepts."""
     clauses = []
     kinds = _many(selection.kind)
     if kinds and "other" not in kinds:
@@ -149,6 +160,15 @@ def _selection_clause(selection: ServerSelection) -> str | None:
             clauses.append(codes)
         else:  # an access line in the app's output shows its status as text
             clauses.append(f"({codes} OR " + " OR ".join(f'"{c}"' for c in statuses) + ")")
+    needles = _many(selection.message_contains)
+    terms = all_of(
+        [
+            contains_terms(needles) if needles else None,
+            regex_terms(selection.message_re) if selection.message_re else None,
+        ]
+    )
+    if terms:
+        clauses.append(terms_clause(terms))
     return " AND ".join(clauses) if clauses else None
 
 

@@ -22,7 +22,7 @@ import polars as pl
 from fivewhys import __version__
 from fivewhys.config import Settings
 from fivewhys.contact import server_contact
-from fivewhys.correlate import correlate, failure_window
+from fivewhys.correlate import Correlation, correlate, failure_window
 from fivewhys.deeper import with_revisions, with_tracebacks
 from fivewhys.deploys import read_deploys
 from fivewhys.errors import FivewhysError
@@ -150,8 +150,9 @@ def _analyze(analysis: Analysis) -> Report:
     failures = [failure for failure in results.failures if failure.placed]
     unplaced = [failure for failure in results.failures if not failure.placed]
     logs_unread: str | None = None
+    uncounted: Sequence[Window] = ()
     try:
-        logs = _read_logs(analysis, failures, patterns, rules, results.intervals)
+        logs, uncounted = _read_logs(analysis, failures, patterns, rules, results.intervals)
     except FivewhysError as exc:
         if not analysis.tolerate_unreadable_logs:
             raise
@@ -163,8 +164,11 @@ def _analyze(analysis: Analysis) -> Report:
         save_bundle(analysis.save_logs, logs)
     pulls = logs.pulls
     project = pulls[0].project if pulls else _project(logs.frame)
-    correlation = correlate(
-        failures, logs.frame, settings.window, time_caps(failures, rules), results.intervals
+    correlation = _uncounted(
+        correlate(
+            failures, logs.frame, settings.window, time_caps(failures, rules), results.intervals
+        ),
+        uncounted,
     )
     explained = explain_failures(
         failures, correlation, rules, slack_s=settings.window.skew_s, project=project
@@ -336,18 +340,33 @@ def _read_logs(
     patterns: IdPatterns,
     rules: Sequence[Rule],
     intervals: Sequence[RunInterval],
-) -> LogRead:
+) -> tuple[LogRead, tuple[Window, ...]]:
     """Pulled for the failure windows (narrowly unless asked for all), read from the files
-    given, or none at all."""
+    given, or none at all; with the ranges a narrow pull did not read in full."""
     if analysis.bigquery is not None:
-        return query_bigquery(analysis.bigquery, failures, analysis.settings, patterns)
+        return query_bigquery(analysis.bigquery, failures, analysis.settings, patterns), ()
     if analysis.live is not None:
         windows = [failure_window(f, analysis.settings.window) for f in failures]
         plan = narrow_plan(failures, rules, analysis.settings, intervals, analysis.live.project)
-        return pull_logs(analysis.live, windows, id_patterns=patterns, narrow=plan).logs
+        pulled = pull_logs(analysis.live, windows, id_patterns=patterns, narrow=plan)
+        return pulled.logs, pulled.uncounted
     if analysis.logs:
-        return read_log_files(analysis.logs, id_patterns=patterns, strict=analysis.strict)
-    return LogRead(frame=empty_logframe(), sources=[], skipped={}, warnings=[], mapped={})
+        return read_log_files(analysis.logs, id_patterns=patterns, strict=analysis.strict), ()
+    return LogRead(frame=empty_logframe(), sources=[], skipped={}, warnings=[], mapped={}), ()
+
+
+def _uncounted(correlation: Correlation, uncounted: Sequence[Window]) -> Correlation:
+    """A failure whose window a narrow pull did not read in full cannot count the lines with
+    other ids set aside there (it never read them): say so instead of a number too small."""
+    if not uncounted:
+        return correlation
+    set_aside = [
+        dataclasses.replace(aside, other_ids=None)
+        if any(w.start <= u.end and u.start <= w.end for u in uncounted)
+        else aside
+        for aside, w in zip(correlation.set_aside, correlation.windows, strict=True)
+    ]
+    return dataclasses.replace(correlation, set_aside=set_aside)
 
 
 def _revisions(

@@ -546,7 +546,12 @@ def _keys_seen(item: Explained) -> set[JoinKey]:
 def _note(item: Explained, covered: bool, window_text: str, set_aside: SetAside) -> str:
     uncovered = f"No log entry covers the window {window_text}: the logs given do not reach it."
     aside = []
-    if set_aside.other_ids:
+    if set_aside.other_ids is None:
+        aside.append(
+            "those with another test's or user's ids not counted (a narrow pull does not read "
+            "them; --pull all does)"
+        )
+    elif set_aside.other_ids:
         aside.append(
             f"{set_aside.other_ids} carry another test's or user's ids, or were written while "
             "another test ran"

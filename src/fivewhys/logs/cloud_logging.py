@@ -29,13 +29,11 @@ from google.cloud.logging_v2.client import Client
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from fivewhys.errors import FivewhysError
-from fivewhys.logs.query import rfc3339
+from fivewhys.logs.query import PAGE_SIZE, rfc3339
 from fivewhys.logs.quota import RateLimiter, Retryable
 
 #: the Google endpoint; `--api-endpoint` / FIVEWHYS_LOGGING_ENDPOINT replace it
 DEFAULT_ENDPOINT = "https://logging.googleapis.com"
-#: the most entries one `entries.list` page may hold
-PAGE_SIZE = 1000
 _READ_SCOPE = "https://www.googleapis.com/auth/logging.read"
 _LOGIN = "`gcloud auth application-default login`"
 #: how the client prefixes an API error's message: `POST https://...: `

@@ -24,9 +24,11 @@ from fivewhys.logs.cache import WindowCache, cache_key
 from fivewhys.logs.entry import LogBatch, normalize_entries
 from fivewhys.logs.files import LogRead, collect
 from fivewhys.logs.query import (
+    PAGE_SIZE,
     after_filter,
     build_filter,
     coalesce,
+    id_fields_clause,
     keyed_clauses,
     narrow_filter,
     service_groups,
@@ -39,6 +41,9 @@ if TYPE_CHECKING:
 
 #: where `--api-endpoint` may come from instead
 ENDPOINT_ENV = "FIVEWHYS_LOGGING_ENDPOINT"
+#: pages a narrow pull reads of an unexplained failure's window before it leaves out the lines
+#: that cannot be its candidates (and stops counting the lines set aside)
+WHOLE_PAGES = 2
 
 
 def check_endpoint(url: str) -> str:
@@ -87,6 +92,8 @@ class LivePull:
 
     logs: LogRead
     stats: PullStats
+    #: ranges a narrow pull did not read in full: lines set aside there were not counted
+    uncounted: tuple[Window, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,8 @@ class Target:
     ids: tuple[str, ...]
     #: where a rule that joins lines by time may read them for it (None: no such rule)
     band: Window | None
+    #: the id kinds it has (query.ID_KINDS): a line with an unknown id of one is not its own
+    owns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -178,7 +187,9 @@ def pull_logs(
 
 def _pull_narrow(source: LiveSource, narrow: NarrowPlan, id_patterns: IdPatterns) -> LivePull:
     """Keyed queries over every window; then, for the failures still open, their time-joinable
-    lines in their bands; then, for those still unexplained, every entry of their windows."""
+    lines in their bands; then, for those still unexplained, their windows: every entry when
+    that takes at most WHOLE_PAGES pages, else the rest of the window less the lines that carry
+    an id of a kind the failure has (they are never its time candidates; left uncounted)."""
     say = source.progress or _quiet
     stats = PullStats()
     windows = coalesce([t.window for t in narrow.targets])
@@ -187,57 +198,96 @@ def _pull_narrow(source: LiveSource, narrow: NarrowPlan, id_patterns: IdPatterns
     api: LoggingAPI | None = None
     started = source.clock.now()
     waited, settled = 0.0, True
+    uncounted: list[Window] = []
 
     #: per plan: the ranges already read in full (a clause-free query read them)
     read_all: dict[int, list[Window]] = {}
 
-    def run(plan: _Plan, ranges: Sequence[Window], clause: str | None, what: str) -> None:
+    def run(
+        plan: _Plan,
+        ranges: Sequence[Window],
+        clause: str | None,
+        what: str,
+        limit: int | None = None,
+    ) -> datetime | None:
+        """Read `clause` over `ranges` (what is not read in full yet). With `limit`, stop after
+        that many entries and return the timestamp where the read stopped."""
         nonlocal api, waited, settled
         ranges = _minus(ranges, read_all.get(plan.number, []))
         if not ranges:
-            return  # every entry there is read already
-        if clause is None:
-            read_all.setdefault(plan.number, []).extend(ranges)
+            return None  # every entry there is read already
         text = narrow_filter(ranges, services, severity, clause)
-        key = cache_key(source.endpoint, source.project, services, plan.window, [text])
+        # a read cut at `limit` is its own query: its first `limit` entries
+        texts = [text] if limit is None else [text, f"first {limit}"]
+        key = cache_key(source.endpoint, source.project, services, plan.window, texts)
         cached = source.cache.get(key) if source.cache else None
         if cached is not None:
             stats.cached_windows += 1
             _add(plan, cached.entries)
             say(f"{_name(plan, len(plans))}: {what}: {len(cached.entries)} entries from the cache")
-            return
+            if limit is not None and len(cached.entries) >= limit:
+                return _timestamp(cached.entries[-1]) or ranges[0].start
+            if clause is None:
+                read_all.setdefault(plan.number, []).extend(ranges)
+            return None
         if api is None:
             api = _connect(source)
             waited, settled = _settle(api, source, max(w.end for w in windows), say)
         pages_before = api.pages
         got: list[dict[str, Any]] = []
-        failure = _read_query(api, source, plan, ranges, clause, got, backoff, stats, say)
+        failure, stopped = _read_query(
+            api, source, plan, ranges, clause, got, backoff, stats, say, limit
+        )
         plan.pages += api.pages - pages_before
         _add(plan, got)
         if failure:
             plan.failures.append(f"{what}: {failure}")
         else:
             plan.fresh.append((key, got))
+            if clause is None and stopped is None:
+                read_all.setdefault(plan.number, []).extend(ranges)
         say(f"{_name(plan, len(plans))}: {what}: {len(got)} entries")
+        return stopped
+
+    def by_owns(indexes: Iterable[int]) -> dict[tuple[str, ...], list[Target]]:
+        groups: dict[tuple[str, ...], list[Target]] = {}
+        for index in sorted(indexes):
+            target = narrow.targets[index]
+            groups.setdefault(target.owns, []).append(target)
+        return groups
 
     backoff = Backoff(source.settings.backoff_s, source.settings.backoff_max_s, source.rng)
+    limit = WHOLE_PAGES * PAGE_SIZE  # pages as the client asks for them
     try:
         for plan in plans:
             ids = {i for t in narrow.targets if _meets(t.window, plan.window) for i in t.ids}
             for clause in keyed_clauses([plan.window], services, severity, sorted(ids)):
                 run(plan, [plan.window], clause, "keyed lines")
         need = narrow.assess(_logs(source, plans, id_patterns))
-        bands = [narrow.targets[i].band for i in sorted(need.time | need.whole)]
-        for plan in plans:
-            inside = [b for b in bands if b is not None and _meets(b, plan.window)]
-            if inside:
-                run(plan, coalesce(inside, timedelta(0)), narrow.time_clause, "time lines")
+        for owns, targets in by_owns(need.time | need.whole).items():
+            time_clause = _and_clauses(narrow.time_clause, _not(id_fields_clause(owns)))
+            for plan in plans:
+                inside = [t.band for t in targets if t.band and _meets(t.band, plan.window)]
+                if inside:
+                    run(plan, coalesce(inside, timedelta(0)), time_clause, "time lines")
         need = narrow.assess(_logs(source, plans, id_patterns))
-        whole = [narrow.targets[i].window for i in sorted(need.whole)]
-        for plan in plans:
-            inside = [w for w in whole if _meets(w, plan.window)]
-            if inside:
-                run(plan, coalesce(inside, timedelta(0)), None, "every entry")
+        for owns, targets in by_owns(need.whole).items():
+            for plan in plans:
+                inside = coalesce(
+                    [t.window for t in targets if _meets(t.window, plan.window)], timedelta(0)
+                )
+                if not inside:
+                    continue
+                stopped = run(plan, inside, None, "every entry", limit)
+                if stopped is None:
+                    continue
+                rest = [
+                    Window(start=max(w.start, stopped), end=w.end)
+                    for w in inside
+                    if w.end >= stopped
+                ]
+                uncounted.extend(rest)
+                run(plan, rest, _not(id_fields_clause(owns)), "lines without others' ids")
     finally:
         if api is not None:
             stats.requests, stats.pages = api.requests, api.pages
@@ -278,7 +328,20 @@ def _pull_narrow(source: LiveSource, narrow: NarrowPlan, id_patterns: IdPatterns
         f"pulled {len(plans)} window(s) narrowly, {entries} entries: {stats.requests} "
         f"request(s), {stats.retries} retries, {stats.cached_windows} query(ies) from the cache"
     )
-    return LivePull(logs=_logs(source, plans, id_patterns), stats=stats)
+    return LivePull(
+        logs=_logs(source, plans, id_patterns), stats=stats, uncounted=tuple(coalesce(uncounted))
+    )
+
+
+def _and_clauses(*clauses: str | None) -> str | None:
+    given = [c for c in clauses if c]
+    if not given:
+        return None
+    return given[0] if len(given) == 1 else " AND ".join(f"({c})" for c in given)
+
+
+def _not(clause: str | None) -> str | None:
+    return f"NOT {clause}" if clause else None
 
 
 def _minus(ranges: Sequence[Window], done: Sequence[Window]) -> list[Window]:
@@ -330,8 +393,10 @@ def _read_query(
     backoff: Backoff,
     stats: PullStats,
     say: Callable[[str], None],
-) -> str | None:
-    """One narrow query, retried with backoff and resumed at the last timestamp read."""
+    limit: int | None = None,
+) -> tuple[str | None, datetime | None]:
+    """One narrow query, retried with backoff and resumed at the last timestamp read: (why it
+    failed, None) or (None, where it stopped after `limit` entries, else None)."""
     retries = source.settings.retries
     seen: set[str] = set()
     resume: datetime | None = None
@@ -353,13 +418,17 @@ def _read_query(
                     seen.add(insert_id)
                 out.append(entry)
                 last = entry
-            return None
+                if limit is not None and len(out) >= limit:
+                    # stop before the next page is asked for; entries at the last timestamp
+                    # may go on past it, so a later read starts there again
+                    return None, _timestamp(entry) or max(w.start for w in left)
+            return None, None
         except Retryable as exc:
             if last is not None:
                 resume = _timestamp(last) or resume
                 attempt = 0
             if attempt >= retries:
-                return f"{exc.reason}, after {attempt + 1} attempts"
+                return f"{exc.reason}, after {attempt + 1} attempts", None
             delay = backoff.delay(attempt)
             attempt += 1
             stats.retries += 1

@@ -7,6 +7,7 @@ timestamp range: without one, the client library silently adds "the last 24 hour
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -14,12 +15,16 @@ from urllib.parse import quote
 
 import polars as pl
 
+from fivewhys.ids import NULLISH_IDS
+from fivewhys.logs.entry import _ID_CONTAINERS, CONNECTION_KEYS, MESSAGE_KEYS, USER_KEYS
 from fivewhys.model import LogQuery, Window
 
 #: windows closer than this are read as one range: one query instead of two
 COALESCE_GAP = timedelta(seconds=60)
 #: the API rejects longer filters
 MAX_FILTER_CHARS = 20_000
+#: the most entries one `entries.list` page may hold
+PAGE_SIZE = 1000
 #: how far around an evidence line its Logs Explorer link looks (the query is its insertId)
 _ENTRY_RANGE = timedelta(minutes=1)
 _CONSOLE = "https://console.cloud.google.com/logs/query"
@@ -48,6 +53,64 @@ def quote_value(value: str) -> str:
 
 
 _quote = quote_value
+
+
+def terms_clause(alternatives: Sequence[frozenset[str]]) -> str:
+    """Entries holding every term of one of `alternatives` (global search terms), or whose
+    message is not verbatim text the terms could be found in (UNSEARCHED_MESSAGES)."""
+    found = [
+        "(" + " AND ".join(quote_value(term) for term in sorted(alternative)) + ")"
+        for alternative in alternatives
+    ]
+    return "(" + " OR ".join([*found, UNSEARCHED_MESSAGES]) + ")"
+
+
+def _unsearched() -> str:
+    message = [f"jsonPayload.{key}" for key in MESSAGE_KEYS]
+    escape = quote_value(r"\x1b")
+    anything = quote_value(r"[\s\S]")
+    parts = [
+        "httpRequest:*",  # a request log's message may be its summary, built from its fields
+        "protoPayload:*",  # an audit entry's is its method, resource and status joined
+        "(NOT textPayload:* AND NOT jsonPayload:*)",
+        # a payload without a string `message` reads as its compact JSON (or another key)
+        f"(jsonPayload:* AND NOT jsonPayload.message=~{anything})",
+        # colour codes are stripped from the message, and may split a term
+        f"textPayload=~{escape}",
+        *(f"{field}=~{escape}" for field in message),
+    ]
+    return "(" + " OR ".join(parts) + ")"
+
+
+#: entries whose message `logs.entry` builds rather than reads verbatim from one text field
+UNSEARCHED_MESSAGES = _unsearched()
+#: which LogFrame id column each id kind of a failure fills
+ID_KINDS = ("connection_id", "user_id", "trace")
+_FIELD_KEYS = {"connection_id": CONNECTION_KEYS, "user_id": USER_KEYS}
+
+
+def id_fields_clause(kinds: Sequence[str]) -> str | None:
+    """Entries carrying an id of one of `kinds` in a structured field (`logs.entry` reads it
+    there first: payload, its context/extra/labels, the entry's labels; `trace` for traces).
+
+    Such a line is some failure's own (a keyed query reads it) or someone else's, and then it
+    never joins by time a failure that has ids of that kind: a time query may leave it out.
+    A value `logs.entry` would not take as an id (null-like, a boolean, a number, an object)
+    does not count."""
+    real = quote_value(r"^\s*[A-Za-z_]")
+    nullish = "|".join(re.escape(v) for v in sorted({*NULLISH_IDS, "true", "false"}))
+    placeholder = quote_value(r"(?i)^\s*(" + nullish + r")\s*$")
+    trace = quote_value("(^|[^0-9a-fA-F])[0-9a-fA-F]{32}([^0-9a-fA-F]|$)")
+    parts = []
+    for kind in kinds:
+        if kind == "trace":
+            parts.append(f"trace=~{trace}")
+            continue
+        for container in ("jsonPayload", *(f"jsonPayload.{c}" for c in _ID_CONTAINERS), "labels"):
+            for key in _FIELD_KEYS[kind]:
+                field = f"{container}.{key}"
+                parts.append(f"({field}=~{real} AND NOT {field}=~{placeholder})")
+    return "(" + " OR ".join(parts) + ")" if parts else None
 
 
 def _head(services: Sequence[str], severity: str | None) -> list[str]:
