@@ -341,3 +341,23 @@ def test_a_window_with_nothing_in_it_is_an_empty_read(wide: FakeBigQuery) -> Non
         read = read_bigquery(source(wide, dataset), [later], ["usr_1907ff57"])
         assert read.frame.height == 0
         assert read.pulls[0].windows[0].status == "complete"
+
+
+def test_a_redirect_request_log_is_a_time_only_candidate() -> None:
+    """The redirect rule joins a 301/302/307/308 request log by time (an http:// client sends no
+    trace): with no key in the row it must still come back; a 200 or a 101 must not."""
+    request = next(e for e in ENTRIES if e.get("httpRequest", {}).get("status") == 200)
+    bare = {k: v for k, v in request.items() if k not in ("trace", "spanId")}
+    statuses = {"s301": 301, "s307": 307, "s308": 308, "s404": 404, "s200": 200, "s101": 101}
+    statuses |= {"s299": 299}
+    lines = [
+        {**bare, "insertId": name, "httpRequest": {**bare["httpRequest"], "status": status}}
+        for name, status in statuses.items()
+    ]
+    for running in serve(FakeBigQuery()):
+        running.load_log_analytics(PROJECT, "linked", lines)
+        running.load_sink(PROJECT, "sink", lines, sharded=False)
+        for dataset in ("linked", "sink"):
+            read = read_bigquery(source(running, dataset), [WINDOW], [])
+            returned = set(read.frame.get_column("insert_id").to_list())
+            assert returned == {"s301", "s307", "s308", "s404"}, dataset

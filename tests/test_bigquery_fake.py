@@ -101,3 +101,35 @@ def test_the_sink_tables_keep_the_documented_names(fake: FakeBigQuery) -> None:
     schema = client(fake).get_table(f"{PROJECT}.sink.run_googleapis_com_stdout").schema
     labels = next(f for f in schema if f.name == "labels")
     assert [f.name for f in labels.fields] == ["instanceid"]  # user-supplied names: lower case
+
+
+def test_a_bulk_load_holds_what_row_by_row_inserts_hold() -> None:
+    """The bench loads through `read_json`; its tables must be the tests' tables, value for
+    value (JSON columns compared parsed: DuckDB keeps a JSON text's spacing as given)."""
+    rows, bulk = FakeBigQuery(), FakeBigQuery()
+    for fake, fast in ((rows, False), (bulk, True)):
+        fake.load_log_analytics(PROJECT, "linked", ENTRIES, bulk=fast)
+        fake.load_sink(PROJECT, "sharded", ENTRIES, sharded=True, bulk=fast)
+        fake.load_sink(PROJECT, "partitioned", ENTRIES, sharded=False, bulk=fast)
+    assert bulk.tables == rows.tables
+    assert len(rows.tables) == 9  # _AllLogs and the four sink tables, sharded and not
+    for project, dataset, table in rows.tables:
+        name = f'"{project}"."{dataset}"."{table}"'
+        schema, contents = [], []
+        for fake in (rows, bulk):
+            schema.append(fake.db.execute(f"DESCRIBE {name}").fetchall())
+            listed = fake.db.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall()
+            contents.append([tuple(map(_parsed, row)) for row in listed])
+        assert schema[0] == schema[1]
+        assert contents[0] == contents[1]
+        assert len(contents[0]) > 0
+    entries = rows.db.execute(f'SELECT count(*) FROM "{PROJECT}"."linked"."_AllLogs"').fetchone()
+    assert entries == (len(ENTRIES),)
+
+
+def _parsed(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _parsed(v) for k, v in value.items()}
+    if isinstance(value, str) and value[:1] in "{[":
+        return json.loads(value)
+    return value

@@ -12,8 +12,9 @@ documentation each follows):
 
 A row comes back when it lies in a failure window and either holds one of the failures' keys
 (connection id, user id, trace) anywhere in its text, payload, labels, trace or URL, or is a line
-a time-joining rule can read without a key: a request log that is not a plain success, the
-platform's system log, a line at ERROR or above. Every value is a query parameter; the constant
+a time-joining rule can read without a key: a request log that is not a plain success (status
+missing or 300 and above: the redirect rule joins a 3xx by time), the platform's system log, a
+line at ERROR or above. Every value is a query parameter; the constant
 outer time range on `timestamp` lets BigQuery prune partitions (and picks the shards).
 """
 
@@ -41,6 +42,8 @@ SINK_TABLES = {
 SHARD = re.compile(r"^(?P<base>[A-Za-z0-9_]+?)_(?P<day>\d{8})$")
 #: severities a time-only candidate may have without being a request or system line
 SEVERE = ("ERROR", "CRITICAL", "ALERT", "EMERGENCY")
+#: the lowest status of a request log read without a key: 1xx and 2xx are plain successes
+NOT_PLAIN = 300
 #: the columns every SELECT of the query returns, in order
 COLUMNS = (
     "timestamp", "severity", "log_name", "insert_id", "text_payload", "json_payload",
@@ -216,7 +219,7 @@ def _analytics_select(table: str) -> str:
     ]
     candidates = [
         "(e.log_id = 'run.googleapis.com/requests'"
-        " AND (e.http_request.status IS NULL OR e.http_request.status >= 400))",
+        f" AND (e.http_request.status IS NULL OR e.http_request.status >= {NOT_PLAIN}))",
         "e.log_id = 'run.googleapis.com/varlog/system'",
         _SEVERE,
     ]
@@ -257,7 +260,7 @@ def _sink_select(name: str, table: SinkTable) -> str:
     candidates = [_SEVERE] if "severity" in have else []
     if kind == "request":
         status = columns["status"]
-        candidates.insert(0, f"({status} IS NULL OR {status} >= 400)")
+        candidates.insert(0, f"({status} IS NULL OR {status} >= {NOT_PLAIN})")
     elif kind == "system":
         candidates.insert(0, "TRUE")
     service = column("resource.labels.service_name")
