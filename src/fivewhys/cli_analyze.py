@@ -22,6 +22,8 @@ from fivewhys.cli_support import (
     logs_option,
     output_option,
     pull_option,
+    repo_from,
+    repo_option,
     rules_option,
     settings_from,
     started_at_option,
@@ -78,6 +80,7 @@ from fivewhys.pipeline import (
 )
 @started_at_option
 @expect_options
+@repo_option
 @fail_cleanly
 def analyze_command(
     results: tuple[Path, ...],
@@ -89,6 +92,7 @@ def analyze_command(
     save_logs: Path | None,
     strict: bool,
     started_at: datetime | None,
+    repo: Path | None,
     print_sql: bool,
     **options: Any,
 ) -> None:
@@ -131,6 +135,7 @@ def analyze_command(
             save_logs=save_logs,
             strict=strict,
             started_at=started_at,
+            repo=repo_from(settings, repo),
             **expected,  # type: ignore[arg-type]
         )
     )

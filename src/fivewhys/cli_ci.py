@@ -23,6 +23,8 @@ from fivewhys.cli_support import (
     live_options,
     live_source_from,
     logs_option,
+    repo_from,
+    repo_option,
     rules_option,
     settings_from,
     started_at_option,
@@ -61,6 +63,7 @@ ARTIFACTS = ("rca.md", "rca.json", "rca.html", "logs.parquet")
 )
 @started_at_option
 @expect_options
+@repo_option
 @click.option(
     "--fail-on-unexplained",
     is_flag=True,
@@ -85,6 +88,7 @@ def ci_command(
     fail_on_unexplained: bool,
     fail_on_flaky: bool,
     started_at: datetime | None,
+    repo: Path | None,
     **options: Any,
 ) -> None:
     """Analyse a red run for CI: reports and bundle in --artifacts, never a red job for
@@ -112,6 +116,7 @@ def ci_command(
             save_logs=artifacts / "logs.parquet" if live is not None else None,
             tolerate_unreadable_logs=True,
             started_at=started_at,
+            repo=repo_from(settings, repo),
             **expected,  # type: ignore[arg-type]
         )
     )

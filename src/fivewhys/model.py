@@ -261,6 +261,41 @@ class TestContact(Record):
     by: Literal["ids", "request"] | None = None
 
 
+class SuspectCommit(Record):
+    """A commit of the service's repository that touched a raising frame's file (suspects)."""
+
+    sha: str
+    subject: str
+    #: `Name <e-mail>` as git records the author
+    author: str
+    authored_at: datetime
+    #: it changed the raising line itself (`git log -L`), not only its file
+    line: bool = False
+
+
+class CodeSuspects(Record):
+    """The raising frame in the service's repository, and the commits that touched it in the
+    range the records give (`--repo`)."""
+
+    #: the frame as the trace names it (`factory.py:212`)
+    frame: str
+    #: the repository path it maps to (None: none, or several: see `candidates`)
+    path: str | None = None
+    line: int = 0
+    #: every repository path the frame's file could be, when more than one
+    candidates: tuple[str, ...] = ()
+    #: the commit the range starts after (None: no earlier good commit is known)
+    base: str | None = None
+    #: where `base` comes from: `last green run ...` or `previous deploy ...`
+    base_from: str | None = None
+    #: the commit the failing revision was built from (or what stood in for it)
+    head: str | None = None
+    head_from: str | None = None
+    commits: tuple[SuspectCommit, ...] = ()
+    #: why nothing (or less) could be listed: one line
+    warning: str | None = None
+
+
 WhyKind = Literal["evidence", "mechanism", "question", "hypothesis"]
 """What a why rests on: `evidence` cites log lines or a client fact; `mechanism` is true by what
 the rule detects (with its reference); `question` is open and names what would answer it;
@@ -384,6 +419,8 @@ class Cause(Record):
     tracebacks: tuple[Traceback, ...] = ()
     #: the revisions that wrote its evidence, most lines first
     revisions: tuple[str, ...] = ()
+    #: the raising frame in the service's repository and the commits that touched it (--repo)
+    suspects: CodeSuspects | None = None
 
 
 class Window(Record):

@@ -59,14 +59,16 @@ from fivewhys.results import read_results
 from fivewhys.revisions import run_revisions
 from fivewhys.rules.loader import bundled_rules_dir, load_rules
 from fivewhys.rules.schema import Rule
+from fivewhys.suspects import with_suspects
 from fivewhys.whys import build_causes, explain_failures, failure_reports, time_caps
 
 #: 1.2: attempts, flaky tests, intermittent causes, shards, runner timeouts and their frames;
 #: 1.3: the whys past the server line: each cause's stitched stack traces (`tracebacks`) and
 #: the revisions of its evidence (`revisions`); the run's `revisions` (served, deploys read from
 #: the audit entries, findings), the `headline` the report states first, and per test whether
-#: it reached the server (`contacts`)
-SCHEMA_VERSION = "1.3"
+#: it reached the server (`contacts`); 1.4: each cause's `suspects` (its raising frame in the
+#: --repo checkout and the commits that touched it)
+SCHEMA_VERSION = "1.4"
 #: fallback buckets a rule files a failure into
 BUCKETED = ("client-side", "server-error")
 
@@ -118,6 +120,8 @@ class Analysis:
     expect_revision: str | None = None
     #: the commit the run was meant to test (a served revision's `commit-sha` label)
     expect_commit: str | None = None
+    #: a local git checkout of the service: the commits that touched each raising frame
+    repo: Path | None = None
 
 
 def analyze(analysis: Analysis) -> Report:
@@ -184,6 +188,11 @@ def _analyze(analysis: Analysis) -> Report:
     )
     audit_read = bool(logs.frame.filter(pl.col("kind") == "audit").height)
     unique_causes = with_revisions(unique_causes, revisions.deploys, first_failure, audit_read)
+    repo_warnings: list[str] = []
+    if analysis.repo is not None:
+        unique_causes, repo_warnings = with_suspects(
+            unique_causes, revisions.deploys, analysis.repo, expect_commit=analysis.expect_commit
+        )
 
     in_frame = {s for s in logs.frame.get_column("service").unique().to_list() if s}
     services = sorted(in_frame.union(*(p.services for p in pulls)))
@@ -224,7 +233,7 @@ def _analyze(analysis: Analysis) -> Report:
         ),
         log_entries=logs.frame.height,
         notes=tuple(notes),
-        warnings=(*results.warnings, *logs.warnings),
+        warnings=(*results.warnings, *logs.warnings, *repo_warnings),
         logs_unread=logs_unread,
         log_files=tuple(logs.files),
         shards=tuple(results.shards),

@@ -261,7 +261,10 @@ def pytest_terminal_summary(
         if services:
             project = config.getoption("fivewhys_project") or os.environ.get("GOOGLE_CLOUD_PROJECT")
             live = live_source_from(settings, _live_options(project, services))
-        report = analyze(Analysis(results=[sidecar], logs=logs, settings=settings, live=live))
+        repo = config.rootpath / settings.repo if settings.repo else None
+        report = analyze(
+            Analysis(results=[sidecar], logs=logs, settings=settings, live=live, repo=repo)
+        )
         target.write_text(render(report, format_for(target)), encoding="utf-8")
     except (FivewhysError, OSError) as exc:
         terminalreporter.write_line(f"fivewhys: could not analyse: {exc}")
