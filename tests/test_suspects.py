@@ -19,7 +19,8 @@ import pytest
 from audit_entries import activity, completion
 from conftest import REPO
 
-from fivewhys.model import Cause, Report, StackFrame
+from fivewhys.history import record
+from fivewhys.model import Cause, Deploy, Report, RevisionServed, StackFrame
 from fivewhys.pipeline import Analysis, OutputFormat, analyze, render
 from fivewhys.suspects import match_path
 
@@ -205,3 +206,39 @@ def test_path_matching_by_the_longest_tail() -> None:
     assert match_path(java, ["src/main/java/com/acme/chat/Handler.java", "old/Handler.java"]) == [
         "src/main/java/com/acme/chat/Handler.java"
     ]
+
+
+def test_the_last_green_runs_commit_starts_the_range(
+    tmp_path: Path, service_repo: tuple[Path, dict[str, str]]
+) -> None:
+    """With --history, a green run served from the keepalive commit: only the later commit is
+    in the range, and the why says where the range starts."""
+    repo, shas = service_repo
+    now = _analyze(tmp_path, None, shas)
+    start = now.run_started_at
+    assert start is not None
+    at = start - timedelta(days=1)
+    served = RevisionServed(
+        service="chat-api",
+        revision=PREVIOUS,
+        entries=10,
+        first_seen=at,
+        last_seen=at,
+        deploy=Deploy(service="chat-api", revision=PREVIOUS, commit=shas["other"]),
+    )
+    green = now.model_copy(
+        update={
+            "failures": (),
+            "causes": (),
+            "run_started_at": at,
+            "tests_passed": tuple(sorted({*now.tests_passed, *(f.test_id for f in now.failures)})),
+            "revisions": now.revisions.model_copy(update={"served": (served,)}),
+        }
+    )
+    record(render(green, OutputFormat.JSON), green, tmp_path / "hist")
+    cause = _setup_cause(_analyze(tmp_path, repo, shas, history=tmp_path / "hist"))
+    found = cause.suspects
+    assert found is not None and found.base == shas["other"]
+    assert found.base_from is not None and found.base_from.startswith("the last green run's")
+    assert [c.sha for c in found.commits] == [shas["bad"]]
+    assert cause.regression is not None and cause.regression.green_commit == shas["other"]

@@ -17,6 +17,7 @@ from fivewhys.cli_support import (
     expectations,
     fail_cleanly,
     flavor_option,
+    history_from,
     live_options,
     live_source_from,
     logs_option,
@@ -81,6 +82,11 @@ from fivewhys.pipeline import (
 @started_at_option
 @expect_options
 @repo_option
+@click.option(
+    "--history",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Read the runs kept by `fivewhys ci --history` here: when each cause began.",
+)
 @fail_cleanly
 def analyze_command(
     results: tuple[Path, ...],
@@ -93,6 +99,7 @@ def analyze_command(
     strict: bool,
     started_at: datetime | None,
     repo: Path | None,
+    history: Path | None,
     print_sql: bool,
     **options: Any,
 ) -> None:
@@ -136,6 +143,7 @@ def analyze_command(
             strict=strict,
             started_at=started_at,
             repo=repo_from(settings, repo),
+            history=history_from(settings, history),
             **expected,  # type: ignore[arg-type]
         )
     )

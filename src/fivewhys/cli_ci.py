@@ -13,13 +13,14 @@ from typing import Any
 import click
 
 from fivewhys.artifacts import refuse_link, write_text
-from fivewhys.ci import exit_code, github_annotations, logs_incomplete, step_summary, with_history
+from fivewhys.ci import exit_code, github_annotations, logs_incomplete, step_summary
 from fivewhys.cli_support import (
     asks_for_pull,
     expect_options,
     expectations,
     fail_cleanly,
     flavor_option,
+    history_from,
     live_options,
     live_source_from,
     logs_option,
@@ -95,6 +96,7 @@ def ci_command(
     unreadable logs unless --strict."""
     expected = expectations(options)
     settings = settings_from(options)
+    history = history_from(settings, history)
     live = live_source_from(settings, options) if asks_for_pull(options) else None
     if live is not None and logs:
         raise FivewhysError("give either --logs or a live pull (--service, --project), not both")
@@ -117,12 +119,11 @@ def ci_command(
             tolerate_unreadable_logs=True,
             started_at=started_at,
             repo=repo_from(settings, repo),
+            history=history,
             **expected,  # type: ignore[arg-type]
         )
     )
     warn_unread_logs(report)
-    if history is not None:
-        report = with_history(report, history)
     markdown = render(report, OutputFormat.MARKDOWN, Flavor(flavor))
     report_json = render(report, OutputFormat.JSON)
     outputs = {

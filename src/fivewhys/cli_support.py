@@ -117,6 +117,11 @@ def repo_from(settings: Settings, given: Path | None) -> Path | None:
     return given if given is not None else Path(settings.repo) if settings.repo else None
 
 
+def history_from(settings: Settings, given: Path | None) -> Path | None:
+    """--history, else the settings' `history` (relative to the working directory)."""
+    return given if given is not None else Path(settings.history) if settings.history else None
+
+
 #: CI environment variables holding the commit a job runs on (GitHub Actions, GitLab CI)
 COMMIT_ENV = ("GITHUB_SHA", "CI_COMMIT_SHA")
 

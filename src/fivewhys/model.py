@@ -296,6 +296,22 @@ class CodeSuspects(Record):
     warning: str | None = None
 
 
+class Regression(Record):
+    """When a cause began, from the history (`--history`): the last run whose tests passed and
+    the first that failed, with the revisions and commits that served them."""
+
+    #: the last earlier run in which all of the cause's tests passed, and when it ran
+    green_run: str
+    green_at: datetime
+    green_revisions: tuple[str, ...] = ()
+    green_commit: str | None = None
+    #: the first run after it with the cause (this run, when no kept run between had it)
+    failing_run: str
+    failing_at: datetime
+    failing_revision: str | None = None
+    failing_commit: str | None = None
+
+
 WhyKind = Literal["evidence", "mechanism", "question", "hypothesis"]
 """What a why rests on: `evidence` cites log lines or a client fact; `mechanism` is true by what
 the rule detects (with its reference); `question` is open and names what would answer it;
@@ -421,6 +437,8 @@ class Cause(Record):
     revisions: tuple[str, ...] = ()
     #: the raising frame in the service's repository and the commits that touched it (--repo)
     suspects: CodeSuspects | None = None
+    #: the last green run of its tests and the first failing one (--history)
+    regression: Regression | None = None
 
 
 class Window(Record):
@@ -558,6 +576,10 @@ class Report(Record):
     revisions: RunRevisions = RunRevisions()
     #: per test attempt, passed ones too: did it reach the server (fivewhys.contact)
     contacts: tuple[TestContact, ...] = ()
+    #: when the run's first test started (a green run has no failure to tell it)
+    run_started_at: datetime | None = None
+    #: the tests that passed (on some attempt), sorted: what the history compares across runs
+    tests_passed: tuple[str, ...] = ()
 
     def unreached_passes(self) -> list[TestContact]:
         """Tests that passed while no request of theirs reached the server."""

@@ -20,6 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from fivewhys import __version__
+from fivewhys.ci import with_history
 from fivewhys.config import Settings
 from fivewhys.contact import server_contact
 from fivewhys.correlate import correlate, failure_window
@@ -67,7 +68,9 @@ from fivewhys.whys import build_causes, explain_failures, failure_reports, time_
 #: the revisions of its evidence (`revisions`); the run's `revisions` (served, deploys read from
 #: the audit entries, findings), the `headline` the report states first, and per test whether
 #: it reached the server (`contacts`); 1.4: each cause's `suspects` (its raising frame in the
-#: --repo checkout and the commits that touched it)
+#: --repo checkout and the commits that touched it), `regression` (its last green run and first
+#: failing one, from --history), the run's `run_started_at` and `tests_passed` (so a green run
+#: is kept and compared)
 SCHEMA_VERSION = "1.4"
 #: fallback buckets a rule files a failure into
 BUCKETED = ("client-side", "server-error")
@@ -122,6 +125,8 @@ class Analysis:
     expect_commit: str | None = None
     #: a local git checkout of the service: the commits that touched each raising frame
     repo: Path | None = None
+    #: the history directory of earlier runs (read only: `fivewhys ci` keeps this run in it)
+    history: Path | None = None
 
 
 def analyze(analysis: Analysis) -> Report:
@@ -188,11 +193,6 @@ def _analyze(analysis: Analysis) -> Report:
     )
     audit_read = bool(logs.frame.filter(pl.col("kind") == "audit").height)
     unique_causes = with_revisions(unique_causes, revisions.deploys, first_failure, audit_read)
-    repo_warnings: list[str] = []
-    if analysis.repo is not None:
-        unique_causes, repo_warnings = with_suspects(
-            unique_causes, revisions.deploys, analysis.repo, expect_commit=analysis.expect_commit
-        )
 
     in_frame = {s for s in logs.frame.get_column("service").unique().to_list() if s}
     services = sorted(in_frame.union(*(p.services for p in pulls)))
@@ -233,15 +233,47 @@ def _analyze(analysis: Analysis) -> Report:
         ),
         log_entries=logs.frame.height,
         notes=tuple(notes),
-        warnings=(*results.warnings, *logs.warnings, *repo_warnings),
+        warnings=(*results.warnings, *logs.warnings),
         logs_unread=logs_unread,
         log_files=tuple(logs.files),
         shards=tuple(results.shards),
         headline=(*unreached, *revisions.findings),
         contacts=contacts,
         revisions=revisions,
+        run_started_at=min((i.start for i in results.intervals), default=None),
+        tests_passed=_passed(results.intervals, reports),
     )
-    return clean_report(report)
+    return clean_report(_deeper(report, analysis))
+
+
+def _deeper(report: Report, analysis: Analysis) -> Report:
+    """The whys that need more than this run: when the cause began (--history), and the
+    commits that touched its raising frame (--repo), from the last green commit when known."""
+    if analysis.history is not None:
+        report = with_history(report, analysis.history)
+    if analysis.repo is None:
+        return report
+    green: dict[str, tuple[str, str]] = {}
+    for cause in report.causes:
+        began = cause.regression
+        if began is not None and began.green_commit:
+            green[cause.id] = (began.green_commit, f"the last green run's, {utc(began.green_at)}")
+    causes, warnings = with_suspects(
+        report.causes,
+        report.revisions.deploys,
+        analysis.repo,
+        expect_commit=analysis.expect_commit,
+        green=green,
+    )
+    return report.model_copy(
+        update={"causes": tuple(causes), "warnings": (*report.warnings, *warnings)}
+    )
+
+
+def _passed(intervals: Sequence[RunInterval], failures: Sequence[FailureReport]) -> tuple[str, ...]:
+    """The tests that passed, on some attempt: those run whose failures all passed later."""
+    never = {f.test_id for f in failures if f.passed_on is None}
+    return tuple(sorted({i.test_id for i in intervals} - never))
 
 
 def pull(
