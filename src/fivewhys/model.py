@@ -312,6 +312,21 @@ class Regression(Record):
     failing_commit: str | None = None
 
 
+PatternKind = Literal["one-revision", "one-instance", "concurrent", "cold-start", "after-deploy"]
+
+
+class Pattern(Record):
+    """A fact across a cause's failures, with its counts (fivewhys.patterns)."""
+
+    kind: PatternKind
+    #: failures it holds for, of the cause's failures
+    count: int
+    of: int
+    text: str
+    #: insert_ids it rests on
+    evidence: tuple[str, ...] = ()
+
+
 WhyKind = Literal["evidence", "mechanism", "question", "hypothesis"]
 """What a why rests on: `evidence` cites log lines or a client fact; `mechanism` is true by what
 the rule detects (with its reference); `question` is open and names what would answer it;
@@ -439,6 +454,8 @@ class Cause(Record):
     suspects: CodeSuspects | None = None
     #: the last green run of its tests and the first failing one (--history)
     regression: Regression | None = None
+    #: what all its failures share (one revision or instance, concurrency, cold start, a deploy)
+    patterns: tuple[Pattern, ...] = ()
 
 
 class Window(Record):

@@ -50,6 +50,7 @@ from fivewhys.model import (
     WindowStatus,
 )
 from fivewhys.narrowing import narrow_plan
+from fivewhys.patterns import with_patterns
 from fivewhys.redact import clean_report, redact_frame
 from fivewhys.report.html import render_html
 from fivewhys.report.jira import render_jira
@@ -70,7 +71,7 @@ from fivewhys.whys import build_causes, explain_failures, failure_reports, time_
 #: it reached the server (`contacts`); 1.4: each cause's `suspects` (its raising frame in the
 #: --repo checkout and the commits that touched it), `regression` (its last green run and first
 #: failing one, from --history), the run's `run_started_at` and `tests_passed` (so a green run
-#: is kept and compared)
+#: is kept and compared), each cause's `patterns` (what all its failures share, with counts)
 SCHEMA_VERSION = "1.4"
 #: fallback buckets a rule files a failure into
 BUCKETED = ("client-side", "server-error")
@@ -193,6 +194,7 @@ def _analyze(analysis: Analysis) -> Report:
     )
     audit_read = bool(logs.frame.filter(pl.col("kind") == "audit").height)
     unique_causes = with_revisions(unique_causes, revisions.deploys, first_failure, audit_read)
+    unique_causes = with_patterns(unique_causes, reports, results.intervals, logs.frame, revisions)
 
     in_frame = {s for s in logs.frame.get_column("service").unique().to_list() if s}
     services = sorted(in_frame.union(*(p.services for p in pulls)))
