@@ -19,6 +19,7 @@ import pytest
 from audit_entries import activity, completion
 from conftest import REPO
 
+from fivewhys.chain import ORDER
 from fivewhys.history import record
 from fivewhys.model import Cause, Deploy, Report, RevisionServed, StackFrame
 from fivewhys.pipeline import Analysis, OutputFormat, analyze, render
@@ -135,8 +136,7 @@ def test_the_commit_that_changed_the_raising_line_comes_first(
     assert first.subject == "Send the thread id on welcome"
     assert first.author == "Di Feature <di@example.com>"
     assert first.authored_at == datetime(2026, 11, 23, 10, tzinfo=UTC)
-    why = cause.whys[-1] if cause.whys[-1].text.startswith("The raising frame") else None
-    why = why or next(w for w in cause.whys if w.text.startswith("The raising frame"))
+    [why] = [w for w in cause.whys if w.step == "commit"]
     assert why.kind == "evidence" and why.evidence == cause.tracebacks[0].insert_ids[:1]
     assert "`server.js:276` is `server/server.js`" in why.text
     assert "2 commit(s) after " + shas["good"][:12] in why.text
@@ -173,7 +173,8 @@ def test_a_missing_repo_or_unknown_commit_is_one_warning(
         cause.suspects.warning or ""
     )
     assert any(w.startswith(f"{cause.id}: --repo: commit ") for w in report.warnings)
-    assert cause.whys[-1].kind == "question"
+    [why] = [w for w in cause.whys if w.step == "commit"]
+    assert why.kind == "question"
 
 
 def test_with_no_earlier_commit_known_the_range_is_open(
@@ -188,7 +189,8 @@ def test_with_no_earlier_commit_known_the_range_is_open(
     # the first commit wrote line 276 (its guarded form), the keepalive one did not touch it
     assert [c.sha for c in found.commits] == [shas["bad"], shas["good"], shas["other"]]
     assert [c.line for c in found.commits] == [True, True, False]
-    assert "the range is open" in _setup_cause(report).whys[-1].text
+    [why] = [w for w in _setup_cause(report).whys if w.step == "commit"]
+    assert "the range is open" in why.text
 
 
 def test_path_matching_by_the_longest_tail() -> None:
@@ -242,3 +244,14 @@ def test_the_last_green_runs_commit_starts_the_range(
     assert found.base_from is not None and found.base_from.startswith("the last green run's")
     assert [c.sha for c in found.commits] == [shas["bad"]]
     assert cause.regression is not None and cause.regression.green_commit == shas["other"]
+    # the chain (part 8): proven links in order, the rule's mechanisms after the trace, the
+    # open questions last; each why labelled
+    steps = [(w.kind, w.step) for w in cause.whys]
+    proven = [s for k, s in steps if k == "evidence"]
+    assert proven == sorted(proven, key=ORDER.index)
+    assert {"server", "trace", "pattern", "revision", "regression", "commit"} <= set(proven)
+    kinds = [k for k, _ in steps]
+    assert kinds.index("question") > max(n for n, k in enumerate(kinds) if k != "question")
+    assert steps[-1 - kinds[::-1].index("evidence")] == ("evidence", "commit")
+    mechanism = kinds.index("mechanism")
+    assert steps[mechanism - 1][1] == "trace" and steps[mechanism + 1][1] == "pattern"

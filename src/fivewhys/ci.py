@@ -158,5 +158,6 @@ def regression_why(regression: Regression, tests: int) -> Why:
     return Why(
         text=clean_text(text),
         kind="evidence",
+        step="regression",
         client=clean_text(f"history runs/{regression.green_run}"),
     )

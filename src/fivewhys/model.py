@@ -333,11 +333,21 @@ the rule detects (with its reference); `question` is open and names what would a
 `hypothesis` is a claim nothing proves (only from rules that mark none of the above: linted)."""
 
 
+WhyStep = Literal["client", "server", "trace", "pattern", "revision", "regression", "commit"]
+"""Which link of the chain a proven why is, in chain order (fivewhys.chain): the client's event,
+the server line, the stack trace's frame, a pattern across failures, the revision and deploy,
+the regression window, the suspect commit."""
+
+
 class Why(Record):
     """One step of a five-whys chain, of one of the kinds in `WhyKind`."""
 
     text: str
     kind: WhyKind
+    #: the link of the chain it is (None: the rule's own, placed by its kind)
+    step: WhyStep | None = None
+    #: for a rule's question: the step whose evidence answers it (then it is left out)
+    answered_by: WhyStep | None = None
     evidence: tuple[str, ...] = Field(default=(), description="insert_ids cited")
     #: for evidence that is a client fact: where it was read (results file and place)
     client: str | None = None

@@ -64,7 +64,9 @@ def with_patterns(
         if not found:
             out.append(cause)
             continue
-        whys = [Why(text=p.text, kind="evidence", evidence=p.evidence) for p in found]
+        whys = [
+            Why(text=p.text, kind="evidence", step="pattern", evidence=p.evidence) for p in found
+        ]
         out.append(
             cause.model_copy(update={"patterns": tuple(found), "whys": (*cause.whys, *whys)})
         )

@@ -20,6 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from fivewhys import __version__
+from fivewhys.chain import in_chain_order
 from fivewhys.ci import with_history
 from fivewhys.config import Settings
 from fivewhys.contact import server_contact
@@ -72,6 +73,8 @@ from fivewhys.whys import build_causes, explain_failures, failure_reports, time_
 #: --repo checkout and the commits that touched it), `regression` (its last green run and first
 #: failing one, from --history), the run's `run_started_at` and `tests_passed` (so a green run
 #: is kept and compared), each cause's `patterns` (what all its failures share, with counts)
+#: and per why its `step` of the chain (and a rule question's `answered_by`): whys come in
+#: chain order (fivewhys.chain)
 SCHEMA_VERSION = "1.4"
 #: fallback buckets a rule files a failure into
 BUCKETED = ("client-side", "server-error")
@@ -253,8 +256,12 @@ def _deeper(report: Report, analysis: Analysis) -> Report:
     commits that touched its raising frame (--repo), from the last green commit when known."""
     if analysis.history is not None:
         report = with_history(report, analysis.history)
-    if analysis.repo is None:
-        return report
+    if analysis.repo is not None:
+        report = _with_suspects(report, analysis.repo, analysis.expect_commit)
+    return report.model_copy(update={"causes": tuple(in_chain_order(report.causes))})
+
+
+def _with_suspects(report: Report, repo: Path, expect_commit: str | None) -> Report:
     green: dict[str, tuple[str, str]] = {}
     for cause in report.causes:
         began = cause.regression
@@ -263,8 +270,8 @@ def _deeper(report: Report, analysis: Analysis) -> Report:
     causes, warnings = with_suspects(
         report.causes,
         report.revisions.deploys,
-        analysis.repo,
-        expect_commit=analysis.expect_commit,
+        repo,
+        expect_commit=expect_commit,
         green=green,
     )
     return report.model_copy(

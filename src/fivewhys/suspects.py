@@ -247,6 +247,7 @@ def _why(found: CodeSuspects, cause: Cause) -> Why:
     if found.path is None and not found.candidates:
         return Why(
             kind="question",
+            step="commit",
             text=(
                 f"Which commit changed the code at `{found.frame}`? The repository given "
                 f"(--repo) could not answer: {found.warning}."
@@ -266,6 +267,7 @@ def _why(found: CodeSuspects, cause: Cause) -> Why:
     if not found.commits:
         return Why(
             kind="evidence",
+            step="commit",
             text=(
                 f"{place}; no commit {span} up to it touched that file: the change that broke "
                 "it is elsewhere (another file, a dependency, configuration or data)."
@@ -287,6 +289,7 @@ def _why(found: CodeSuspects, cause: Cause) -> Why:
     )
     return Why(
         kind="evidence",
+        step="commit",
         text=(
             f"{place}; {len(found.commits)} commit(s) {span} touched it{line_part}; those "
             f"that changed the line first, newest first: {named}."
