@@ -97,7 +97,7 @@ def _one_source(
                 of=len(failures),
                 text=(
                     f"All {len(kept)} failures' evidence came from revision {revision}, one of "
-                    f"the {len(served)} revisions that served the run ({', '.join(served)})."
+                    f"the {len(served)} revisions that served the run (listed under Revisions)."
                 ),
                 evidence=tuple(line.insert_id for line in kept),
             )

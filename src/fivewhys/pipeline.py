@@ -248,7 +248,10 @@ def _analyze(analysis: Analysis) -> Report:
         run_started_at=min((i.start for i in results.intervals), default=None),
         tests_passed=_passed(results.intervals, reports),
     )
-    return clean_report(_deeper(report, analysis))
+    cleaned = clean_report(report)  # first: the history's fingerprints are of cleaned text
+    if analysis.history is None and analysis.repo is None:
+        return _in_chain_order(cleaned)
+    return clean_report(_deeper(cleaned, analysis))  # cleaning again: git's and history's text
 
 
 def _deeper(report: Report, analysis: Analysis) -> Report:
@@ -258,6 +261,10 @@ def _deeper(report: Report, analysis: Analysis) -> Report:
         report = with_history(report, analysis.history)
     if analysis.repo is not None:
         report = _with_suspects(report, analysis.repo, analysis.expect_commit)
+    return _in_chain_order(report)
+
+
+def _in_chain_order(report: Report) -> Report:
     return report.model_copy(update={"causes": tuple(in_chain_order(report.causes))})
 
 
