@@ -86,7 +86,7 @@ def test_same_inputs_same_bytes() -> None:
 
 def test_json_report_contract() -> None:
     data = json.loads(render(analyze(_example_analysis()), OutputFormat.JSON))
-    assert data["schema_version"] == "1.3"
+    assert data["schema_version"] == "1.4"
     for failure in data["failures"]:
         assert {"test_id", "message", "cause_id", "confidence", "evidence"} <= failure.keys()
         assert 0 <= failure["confidence"] <= 1

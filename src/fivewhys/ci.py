@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from fivewhys.errors import ExitCode
-from fivewhys.history import CauseHistory, classify
-from fivewhys.model import Report
+from fivewhys.history import CauseHistory, classify, regressions
+from fivewhys.model import Regression, Report, Why
 from fivewhys.redact import clean_text
 from fivewhys.report.text import code, utc
 
@@ -116,15 +116,48 @@ def describe(history: CauseHistory) -> str:
 
 
 def with_history(report: Report, directory: Path) -> Report:
-    """The report with each cause's history from the runs kept in `directory` (text read back
-    from those files is cleaned like the rest of the report)."""
+    """The report with each cause's history from the runs kept in `directory`, and when it
+    began: the last green run of its tests and the first failing one, as a why (text read
+    back from those files is cleaned like the rest of the report)."""
     problems: list[str] = []
     histories = classify(report, directory, problems)
-    causes = tuple(
-        cause.model_copy(update={"history": clean_text(describe(histories[cause.id]))})
-        if cause.id in histories
-        else cause
-        for cause in report.causes
-    )
+    began = regressions(report, directory, [])  # the same files: their problems are said once
+    causes = []
+    for cause in report.causes:
+        update: dict[str, object] = {}
+        if cause.id in histories:
+            update["history"] = clean_text(describe(histories[cause.id]))
+        if cause.id in began:
+            regression = began[cause.id]
+            update["regression"] = regression
+            update["whys"] = (*cause.whys, regression_why(regression, len(cause.failures)))
+        causes.append(cause.model_copy(update=update) if update else cause)
     warnings = (*report.warnings, *(clean_text(problem) for problem in problems))
-    return report.model_copy(update={"causes": causes, "warnings": warnings})
+    return report.model_copy(update={"causes": tuple(causes), "warnings": warnings})
+
+
+def regression_why(regression: Regression, tests: int) -> Why:
+    """`Regressed between `a` (commit `1a2b3c4`, green on run R) and `b` (commit ...)`."""
+    green = " / ".join(f"`{r}`" for r in regression.green_revisions) or "an unknown revision"
+    green_commit = f"commit `{regression.green_commit[:7]}`, " if regression.green_commit else ""
+    failing = f"`{regression.failing_revision}`" if regression.failing_revision else "a revision"
+    failing_commit = (
+        f" (commit `{regression.failing_commit[:7]}`)" if regression.failing_commit else ""
+    )
+    first = (
+        "this run is the first that failed"
+        if regression.failing_run == "this run"
+        else f"the first run that failed was {utc(regression.failing_at)} "
+        f"(runs/{regression.failing_run})"
+    )
+    text = (
+        f"Regressed between {green} ({green_commit}green on run {utc(regression.green_at)}) and "
+        f"{failing}{failing_commit}: the history's last run in which all {tests} of its "
+        f"test(s) passed is runs/{regression.green_run}, and {first}."
+    )
+    return Why(
+        text=clean_text(text),
+        kind="evidence",
+        step="regression",
+        client=clean_text(f"history runs/{regression.green_run}"),
+    )

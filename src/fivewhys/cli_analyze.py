@@ -17,11 +17,14 @@ from fivewhys.cli_support import (
     expectations,
     fail_cleanly,
     flavor_option,
+    history_from,
     live_options,
     live_source_from,
     logs_option,
     output_option,
     pull_option,
+    repo_from,
+    repo_option,
     rules_option,
     settings_from,
     started_at_option,
@@ -78,6 +81,12 @@ from fivewhys.pipeline import (
 )
 @started_at_option
 @expect_options
+@repo_option
+@click.option(
+    "--history",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Read the runs kept by `fivewhys ci --history` here: when each cause began.",
+)
 @fail_cleanly
 def analyze_command(
     results: tuple[Path, ...],
@@ -89,6 +98,8 @@ def analyze_command(
     save_logs: Path | None,
     strict: bool,
     started_at: datetime | None,
+    repo: Path | None,
+    history: Path | None,
     print_sql: bool,
     **options: Any,
 ) -> None:
@@ -131,6 +142,8 @@ def analyze_command(
             save_logs=save_logs,
             strict=strict,
             started_at=started_at,
+            repo=repo_from(settings, repo),
+            history=history_from(settings, history),
             **expected,  # type: ignore[arg-type]
         )
     )

@@ -13,16 +13,19 @@ from typing import Any
 import click
 
 from fivewhys.artifacts import refuse_link, write_text
-from fivewhys.ci import exit_code, github_annotations, logs_incomplete, step_summary, with_history
+from fivewhys.ci import exit_code, github_annotations, logs_incomplete, step_summary
 from fivewhys.cli_support import (
     asks_for_pull,
     expect_options,
     expectations,
     fail_cleanly,
     flavor_option,
+    history_from,
     live_options,
     live_source_from,
     logs_option,
+    repo_from,
+    repo_option,
     rules_option,
     settings_from,
     started_at_option,
@@ -61,6 +64,7 @@ ARTIFACTS = ("rca.md", "rca.json", "rca.html", "logs.parquet")
 )
 @started_at_option
 @expect_options
+@repo_option
 @click.option(
     "--fail-on-unexplained",
     is_flag=True,
@@ -85,12 +89,14 @@ def ci_command(
     fail_on_unexplained: bool,
     fail_on_flaky: bool,
     started_at: datetime | None,
+    repo: Path | None,
     **options: Any,
 ) -> None:
     """Analyse a red run for CI: reports and bundle in --artifacts, never a red job for
     unreadable logs unless --strict."""
     expected = expectations(options)
     settings = settings_from(options)
+    history = history_from(settings, history)
     live = live_source_from(settings, options) if asks_for_pull(options) else None
     if live is not None and logs:
         raise FivewhysError("give either --logs or a live pull (--service, --project), not both")
@@ -112,12 +118,12 @@ def ci_command(
             save_logs=artifacts / "logs.parquet" if live is not None else None,
             tolerate_unreadable_logs=True,
             started_at=started_at,
+            repo=repo_from(settings, repo),
+            history=history,
             **expected,  # type: ignore[arg-type]
         )
     )
     warn_unread_logs(report)
-    if history is not None:
-        report = with_history(report, history)
     markdown = render(report, OutputFormat.MARKDOWN, Flavor(flavor))
     report_json = render(report, OutputFormat.JSON)
     outputs = {

@@ -101,6 +101,27 @@ def started_at_option(command: F) -> F:
     )(command)
 
 
+def repo_option(command: F) -> F:
+    """--repo: a local git checkout of the service, for the commits that touched a raising
+    frame (`[tool.fivewhys] repo` when not given)."""
+    return click.option(
+        "--repo",
+        type=click.Path(path_type=Path, file_okay=False),
+        help="A local git checkout of the service: list the commits that touched each cause's "
+        "raising frame (read with git, no network).",
+    )(command)
+
+
+def repo_from(settings: Settings, given: Path | None) -> Path | None:
+    """--repo, else the settings' `repo` (relative to the working directory)."""
+    return given if given is not None else Path(settings.repo) if settings.repo else None
+
+
+def history_from(settings: Settings, given: Path | None) -> Path | None:
+    """--history, else the settings' `history` (relative to the working directory)."""
+    return given if given is not None else Path(settings.history) if settings.history else None
+
+
 #: CI environment variables holding the commit a job runs on (GitHub Actions, GitLab CI)
 COMMIT_ENV = ("GITHUB_SHA", "CI_COMMIT_SHA")
 

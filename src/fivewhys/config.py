@@ -54,6 +54,8 @@ class Settings(Record):
     """Everything `[tool.fivewhys]` may set."""
 
     rules: tuple[str, ...] = Field(default=(), description="extra rule directories")
+    repo: str | None = Field(default=None, description="local git checkout of the service")
+    history: str | None = Field(default=None, description="history directory of earlier runs")
     ids: IdSettings = IdSettings()
     window: WindowSettings = WindowSettings()
     logging: LoggingSettings = LoggingSettings()

@@ -120,7 +120,7 @@ def _trace_why(trace: Traceback, distinct: int, evidence: Sequence[Evidence]) ->
         f"The server's {trace.language.capitalize()} stack trace was {trace.sentence()} "
         f"({stitched}{', ' + place if place else ''}; {relation}).{more}"
     )
-    return Why(text=text, kind="evidence", evidence=_cites(trace.insert_ids))
+    return Why(text=text, kind="evidence", step="trace", evidence=_cites(trace.insert_ids))
 
 
 def _cites(insert_ids: Sequence[str]) -> tuple[str, ...]:
@@ -171,6 +171,7 @@ def _revision_why(
         if not audit_read:
             return Why(
                 kind="question",
+                step="revision",
                 text=(
                     f"Which deploy made revision {revision}, when, and from which commit? No "
                     "Cloud Run audit entry was read: add the service's "
@@ -180,6 +181,7 @@ def _revision_why(
             )
         return Why(
             kind="question",
+            step="revision",
             text=(
                 f"When was revision {revision} deployed, and from which commit? The audit "
                 f"entries read hold {len(deploys)} deploy(s), none of it: it is older than they "
@@ -194,6 +196,7 @@ def _revision_why(
     previous = f"; it replaced {deploy.previous}" if deploy.previous else ""
     return Why(
         kind="evidence",
+        step="revision",
         text=(
             f"Its evidence was written by revision {revision} ({len(lines)} line(s)), deployed "
             f"{describe(deploy)}{before}{image}{previous}."

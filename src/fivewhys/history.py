@@ -20,7 +20,7 @@ from typing import Any, Literal
 from fivewhys import json_input
 from fivewhys.artifacts import write_text
 from fivewhys.errors import InputError
-from fivewhys.model import Cause, Report
+from fivewhys.model import Cause, Regression, Report
 
 Status = Literal["new", "recurring", "regression"]
 
@@ -53,8 +53,9 @@ def cause_fingerprint(cause: Cause) -> str:
 
 
 def run_time(report: Report) -> datetime | None:
-    """When a run happened: its first failure's start."""
-    return min((f.started_at for f in report.failures if f.started_at), default=None)
+    """When a run happened: its first failure's start; a green run's first test's start."""
+    first = min((f.started_at for f in report.failures if f.started_at), default=None)
+    return first or report.run_started_at
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,19 @@ class _Seen:
     revision: str | None
     #: the cause's failures in that run that passed on a rerun
     flaky: int = 0
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What one kept run says: when, which tests passed, what served it, its causes."""
+
+    name: str
+    run_at: datetime
+    #: tests that passed (schema 1.4 `tests_passed`; 1.3 passes in `contacts`; else none known)
+    passed: frozenset[str]
+    #: (revision, commit of its deploy) of each revision that served it
+    served: tuple[tuple[str, str | None], ...]
+    causes: tuple[tuple[str, _Seen], ...]
 
 
 class _Unreadable(Exception):
@@ -104,14 +118,18 @@ def _list(value: object, what: str) -> list[Any]:
     return value
 
 
-def _run_causes(path: Path) -> tuple[datetime | None, list[tuple[str, _Seen]]]:
-    """When a kept run happened and the fingerprint of each of its causes."""
+def _read_run(path: Path) -> _Run | None:
+    """A kept run: when it happened, its passes, its revisions and each cause's fingerprint;
+    None for a run placed nowhere in time."""
     data = _mapping(_load(path), "the file")
     failures = _list(data.get("failures", []), "failures")
     times = [_parse_time(_mapping(f, "a failure").get("started_at")) for f in failures]
-    if not times:
-        return None, []
-    run_at = min(times)
+    if times:
+        run_at = min(times)
+    elif data.get("run_started_at") is not None:  # a green run (schema 1.4)
+        run_at = _parse_time(data["run_started_at"])
+    else:
+        return None
     flaky: dict[str, int] = {}
     for failure in failures:  # a report before schema 1.2 has no passed_on: none were flaky
         if isinstance(failure.get("cause_id"), str) and failure.get("passed_on") is not None:
@@ -135,23 +153,46 @@ def _run_causes(path: Path) -> tuple[datetime | None, list[tuple[str, _Seen]]]:
                 ),
             )
         )
-    return run_at, seen
+    return _Run(path.name, run_at, _passed(data), _served(data), tuple(seen))
 
 
-def _earlier_runs(
-    directory: Path, before: datetime, problems: list[str]
-) -> Iterator[list[tuple[str, _Seen]]]:
+def _passed(data: dict[str, Any]) -> frozenset[str]:
+    if isinstance(data.get("tests_passed"), list):
+        return frozenset(t for t in data["tests_passed"] if isinstance(t, str))
+    contacts = data.get("contacts")
+    if isinstance(contacts, list):  # schema 1.3: every test attempt, passed ones marked
+        return frozenset(
+            c["test_id"]
+            for c in contacts
+            if isinstance(c, dict) and c.get("passed") is True and isinstance(c.get("test_id"), str)
+        )
+    return frozenset()
+
+
+def _served(data: dict[str, Any]) -> tuple[tuple[str, str | None], ...]:
+    revisions = data.get("revisions")
+    served = revisions.get("served") if isinstance(revisions, dict) else None
+    out: list[tuple[str, str | None]] = []
+    for one in served if isinstance(served, list) else []:
+        if isinstance(one, dict) and isinstance(one.get("revision"), str):
+            deploy = one.get("deploy")
+            commit = deploy.get("commit") if isinstance(deploy, dict) else None
+            out.append((one["revision"], commit if isinstance(commit, str) else None))
+    return tuple(out)
+
+
+def _earlier_runs(directory: Path, before: datetime, problems: list[str]) -> Iterator[_Run]:
     runs = directory / "runs"
     if not runs.is_dir():
         return
     for path in sorted(runs.glob("*.json")):
         try:
-            run_at, seen = _run_causes(path)
+            run = _read_run(path)
         except _Unreadable as exc:
             problems.append(f"{path}: history run skipped: {exc}")
             continue
-        if run_at is not None and run_at < before:
-            yield seen
+        if run is not None and run.run_at < before:
+            yield run
 
 
 def _fixed(directory: Path, problems: list[str]) -> dict[str, datetime]:
@@ -182,7 +223,7 @@ def classify(
         return {}
     seen: dict[str, list[_Seen]] = {}
     for run in _earlier_runs(directory, now, problems):
-        for fp, sighting in run:
+        for fp, sighting in run.causes:
             seen.setdefault(fp, []).append(sighting)
     fixed = _fixed(directory, problems)
     result: dict[str, CauseHistory] = {}
@@ -208,6 +249,64 @@ def classify(
             flaky=cause.flaky + sum(s.flaky for s in earlier),
         )
     return result
+
+
+def regressions(
+    report: Report, directory: Path, problems: list[str] | None = None
+) -> dict[str, Regression]:
+    """Per cause id of `report`: the last kept run before it in which all of the cause's tests
+    passed (and the cause was absent), and the first run after that with the cause. A cause
+    none of whose kept runs passed its tests has none."""
+    problems = [] if problems is None else problems
+    now = run_time(report)
+    if now is None:
+        return {}
+    runs = sorted(_earlier_runs(directory, now, problems), key=lambda r: (r.run_at, r.name))
+    deploys = {d.revision: d.commit for d in report.revisions.deploys if d.revision}
+    found: dict[str, Regression] = {}
+    for cause in report.causes:
+        fp = cause_fingerprint(cause)
+        tests = set(cause.failures)
+        green_at = max(
+            (
+                n
+                for n, run in enumerate(runs)
+                if tests <= run.passed and all(f != fp for f, _ in run.causes)
+            ),
+            default=None,
+        )
+        if green_at is None:
+            continue
+        green = runs[green_at]
+        failing = next(
+            (
+                (run, sighting)
+                for run in runs[green_at + 1 :]
+                for f, sighting in run.causes
+                if f == fp
+            ),
+            None,
+        )
+        if failing is not None:
+            run, sighting = failing
+            failing_run, failing_at, revision = run.name, run.run_at, sighting.revision
+            commit = dict(run.served).get(revision) if revision else None
+        else:
+            failing_run, failing_at = "this run", now
+            revision = cause.revisions[0] if cause.revisions else None
+            commit = deploys.get(revision) if revision else None
+        commits = {c for _, c in green.served if c}
+        found[cause.id] = Regression(
+            green_run=green.name,
+            green_at=green.run_at,
+            green_revisions=tuple(r for r, _ in green.served),
+            green_commit=commits.pop() if len(commits) == 1 else None,
+            failing_run=failing_run,
+            failing_at=failing_at,
+            failing_revision=revision,
+            failing_commit=commit,
+        )
+    return found
 
 
 def record(report_json: str, report: Report, directory: Path) -> Path | None:

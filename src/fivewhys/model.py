@@ -262,10 +262,82 @@ class TestContact(Record):
     by: Literal["ids", "request"] | None = None
 
 
+class SuspectCommit(Record):
+    """A commit of the service's repository that touched a raising frame's file (suspects)."""
+
+    sha: str
+    subject: str
+    #: `Name <e-mail>` as git records the author
+    author: str
+    authored_at: datetime
+    #: it changed the raising line itself (`git log -L`), not only its file
+    line: bool = False
+
+
+class CodeSuspects(Record):
+    """The raising frame in the service's repository, and the commits that touched it in the
+    range the records give (`--repo`)."""
+
+    #: the frame as the trace names it (`factory.py:212`)
+    frame: str
+    #: the repository path it maps to (None: none, or several: see `candidates`)
+    path: str | None = None
+    line: int = 0
+    #: every repository path the frame's file could be, when more than one
+    candidates: tuple[str, ...] = ()
+    #: the commit the range starts after (None: no earlier good commit is known)
+    base: str | None = None
+    #: where `base` comes from: `last green run ...` or `previous deploy ...`
+    base_from: str | None = None
+    #: the commit the failing revision was built from (or what stood in for it)
+    head: str | None = None
+    head_from: str | None = None
+    commits: tuple[SuspectCommit, ...] = ()
+    #: why nothing (or less) could be listed: one line
+    warning: str | None = None
+
+
+class Regression(Record):
+    """When a cause began, from the history (`--history`): the last run whose tests passed and
+    the first that failed, with the revisions and commits that served them."""
+
+    #: the last earlier run in which all of the cause's tests passed, and when it ran
+    green_run: str
+    green_at: datetime
+    green_revisions: tuple[str, ...] = ()
+    green_commit: str | None = None
+    #: the first run after it with the cause (this run, when no kept run between had it)
+    failing_run: str
+    failing_at: datetime
+    failing_revision: str | None = None
+    failing_commit: str | None = None
+
+
+PatternKind = Literal["one-revision", "one-instance", "concurrent", "cold-start", "after-deploy"]
+
+
+class Pattern(Record):
+    """A fact across a cause's failures, with its counts (fivewhys.patterns)."""
+
+    kind: PatternKind
+    #: failures it holds for, of the cause's failures
+    count: int
+    of: int
+    text: str
+    #: insert_ids it rests on
+    evidence: tuple[str, ...] = ()
+
+
 WhyKind = Literal["evidence", "mechanism", "question", "hypothesis"]
 """What a why rests on: `evidence` cites log lines or a client fact; `mechanism` is true by what
 the rule detects (with its reference); `question` is open and names what would answer it;
 `hypothesis` is a claim nothing proves (only from rules that mark none of the above: linted)."""
+
+
+WhyStep = Literal["client", "server", "trace", "pattern", "revision", "regression", "commit"]
+"""Which link of the chain a proven why is, in chain order (fivewhys.chain): the client's event,
+the server line, the stack trace's frame, a pattern across failures, the revision and deploy,
+the regression window, the suspect commit."""
 
 
 class Why(Record):
@@ -273,6 +345,10 @@ class Why(Record):
 
     text: str
     kind: WhyKind
+    #: the link of the chain it is (None: the rule's own, placed by its kind)
+    step: WhyStep | None = None
+    #: for a rule's question: the step whose evidence answers it (then it is left out)
+    answered_by: WhyStep | None = None
     evidence: tuple[str, ...] = Field(default=(), description="insert_ids cited")
     #: for evidence that is a client fact: where it was read (results file and place)
     client: str | None = None
@@ -385,6 +461,12 @@ class Cause(Record):
     tracebacks: tuple[Traceback, ...] = ()
     #: the revisions that wrote its evidence, most lines first
     revisions: tuple[str, ...] = ()
+    #: the raising frame in the service's repository and the commits that touched it (--repo)
+    suspects: CodeSuspects | None = None
+    #: the last green run of its tests and the first failing one (--history)
+    regression: Regression | None = None
+    #: what all its failures share (one revision or instance, concurrency, cold start, a deploy)
+    patterns: tuple[Pattern, ...] = ()
 
 
 class Window(Record):
@@ -522,6 +604,10 @@ class Report(Record):
     revisions: RunRevisions = RunRevisions()
     #: per test attempt, passed ones too: did it reach the server (fivewhys.contact)
     contacts: tuple[TestContact, ...] = ()
+    #: when the run's first test started (a green run has no failure to tell it)
+    run_started_at: datetime | None = None
+    #: the tests that passed (on some attempt), sorted: what the history compares across runs
+    tests_passed: tuple[str, ...] = ()
 
     def unreached_passes(self) -> list[TestContact]:
         """Tests that passed while no request of theirs reached the server."""

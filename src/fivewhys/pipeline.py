@@ -20,6 +20,8 @@ from pathlib import Path
 import polars as pl
 
 from fivewhys import __version__
+from fivewhys.chain import in_chain_order
+from fivewhys.ci import with_history
 from fivewhys.config import Settings
 from fivewhys.contact import server_contact
 from fivewhys.correlate import Correlation, correlate, failure_window
@@ -49,6 +51,7 @@ from fivewhys.model import (
     WindowStatus,
 )
 from fivewhys.narrowing import narrow_plan
+from fivewhys.patterns import with_patterns
 from fivewhys.redact import clean_report, redact_frame
 from fivewhys.report.html import render_html
 from fivewhys.report.jira import render_jira
@@ -59,14 +62,20 @@ from fivewhys.results import read_results
 from fivewhys.revisions import run_revisions
 from fivewhys.rules.loader import bundled_rules_dir, load_rules
 from fivewhys.rules.schema import Rule
+from fivewhys.suspects import with_suspects
 from fivewhys.whys import build_causes, explain_failures, failure_reports, time_caps
 
 #: 1.2: attempts, flaky tests, intermittent causes, shards, runner timeouts and their frames;
 #: 1.3: the whys past the server line: each cause's stitched stack traces (`tracebacks`) and
 #: the revisions of its evidence (`revisions`); the run's `revisions` (served, deploys read from
 #: the audit entries, findings), the `headline` the report states first, and per test whether
-#: it reached the server (`contacts`)
-SCHEMA_VERSION = "1.3"
+#: it reached the server (`contacts`); 1.4: each cause's `suspects` (its raising frame in the
+#: --repo checkout and the commits that touched it), `regression` (its last green run and first
+#: failing one, from --history), the run's `run_started_at` and `tests_passed` (so a green run
+#: is kept and compared), each cause's `patterns` (what all its failures share, with counts)
+#: and per why its `step` of the chain (and a rule question's `answered_by`): whys come in
+#: chain order (fivewhys.chain)
+SCHEMA_VERSION = "1.4"
 #: fallback buckets a rule files a failure into
 BUCKETED = ("client-side", "server-error")
 
@@ -118,6 +127,10 @@ class Analysis:
     expect_revision: str | None = None
     #: the commit the run was meant to test (a served revision's `commit-sha` label)
     expect_commit: str | None = None
+    #: a local git checkout of the service: the commits that touched each raising frame
+    repo: Path | None = None
+    #: the history directory of earlier runs (read only: `fivewhys ci` keeps this run in it)
+    history: Path | None = None
 
 
 def analyze(analysis: Analysis) -> Report:
@@ -188,6 +201,7 @@ def _analyze(analysis: Analysis) -> Report:
     )
     audit_read = bool(logs.frame.filter(pl.col("kind") == "audit").height)
     unique_causes = with_revisions(unique_causes, revisions.deploys, first_failure, audit_read)
+    unique_causes = with_patterns(unique_causes, reports, results.intervals, logs.frame, revisions)
 
     in_frame = {s for s in logs.frame.get_column("service").unique().to_list() if s}
     services = sorted(in_frame.union(*(p.services for p in pulls)))
@@ -235,8 +249,51 @@ def _analyze(analysis: Analysis) -> Report:
         headline=(*unreached, *revisions.findings),
         contacts=contacts,
         revisions=revisions,
+        run_started_at=min((i.start for i in results.intervals), default=None),
+        tests_passed=_passed(results.intervals, reports),
     )
-    return clean_report(report)
+    cleaned = clean_report(report)  # first: the history's fingerprints are of cleaned text
+    if analysis.history is None and analysis.repo is None:
+        return _in_chain_order(cleaned)
+    return clean_report(_deeper(cleaned, analysis))  # cleaning again: git's and history's text
+
+
+def _deeper(report: Report, analysis: Analysis) -> Report:
+    """The whys that need more than this run: when the cause began (--history), and the
+    commits that touched its raising frame (--repo), from the last green commit when known."""
+    if analysis.history is not None:
+        report = with_history(report, analysis.history)
+    if analysis.repo is not None:
+        report = _with_suspects(report, analysis.repo, analysis.expect_commit)
+    return _in_chain_order(report)
+
+
+def _in_chain_order(report: Report) -> Report:
+    return report.model_copy(update={"causes": tuple(in_chain_order(report.causes))})
+
+
+def _with_suspects(report: Report, repo: Path, expect_commit: str | None) -> Report:
+    green: dict[str, tuple[str, str]] = {}
+    for cause in report.causes:
+        began = cause.regression
+        if began is not None and began.green_commit:
+            green[cause.id] = (began.green_commit, f"the last green run's, {utc(began.green_at)}")
+    causes, warnings = with_suspects(
+        report.causes,
+        report.revisions.deploys,
+        repo,
+        expect_commit=expect_commit,
+        green=green,
+    )
+    return report.model_copy(
+        update={"causes": tuple(causes), "warnings": (*report.warnings, *warnings)}
+    )
+
+
+def _passed(intervals: Sequence[RunInterval], failures: Sequence[FailureReport]) -> tuple[str, ...]:
+    """The tests that passed, on some attempt: those run whose failures all passed later."""
+    never = {f.test_id for f in failures if f.passed_on is None}
+    return tuple(sorted({i.test_id for i in intervals} - never))
 
 
 def pull(

@@ -22,6 +22,7 @@ rerunfailures always counts).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -261,7 +262,10 @@ def pytest_terminal_summary(
         if services:
             project = config.getoption("fivewhys_project") or os.environ.get("GOOGLE_CLOUD_PROJECT")
             live = live_source_from(settings, _live_options(project, services))
-        report = analyze(Analysis(results=[sidecar], logs=logs, settings=settings, live=live))
+        repo = config.rootpath / settings.repo if settings.repo else None
+        history = config.rootpath / settings.history if settings.history else None
+        analysis = Analysis(results=[sidecar], logs=logs, settings=settings, live=live)
+        report = analyze(dataclasses.replace(analysis, repo=repo, history=history))
         target.write_text(render(report, format_for(target)), encoding="utf-8")
     except (FivewhysError, OSError) as exc:
         terminalreporter.write_line(f"fivewhys: could not analyse: {exc}")

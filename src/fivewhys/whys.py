@@ -323,7 +323,15 @@ def _whys_for(
         text = template.text
         if not cited and template.unproven is not None:
             kind, text = "question", template.unproven
-        whys.append(Why(text=_render_why(text, context), kind=kind, evidence=tuple(cited)))
+        answered_by = template.answered_by if kind == "question" else None
+        whys.append(
+            Why(
+                text=_render_why(text, context),
+                kind=kind,
+                evidence=tuple(cited),
+                answered_by=answered_by,
+            )
+        )
     return whys
 
 

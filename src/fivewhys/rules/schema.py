@@ -423,6 +423,12 @@ class WhyTemplate(_RuleRecord):
         description="with evidence: the open question shown instead when the selection found "
         "no line (without it, the text is shown as an unproven hypothesis)",
     )
+    answered_by: Literal["trace", "pattern", "revision", "regression", "commit"] | None = Field(
+        default=None,
+        description="for a question: the step of the chain that answers it when proven (trace: "
+        "the server's stack trace; revision: its deploy; regression: --history; commit: "
+        "--repo); the question is then left out",
+    )
 
     @model_validator(mode="after")
     def _check_kind(self) -> WhyTemplate:
