@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import socket
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from audit_entries import activity, completion
 from click.testing import CliRunner, Result
 from conftest import REPO
 from fake_logging import FakeLogging, fake_logging, read_ndjson
@@ -76,10 +79,13 @@ def test_live_analysis_finds_the_causes_the_files_give(example: FakeLogging) -> 
     assert from_api.stderr == ""  # not a terminal, no -v: quiet
     # narrow: the keyed lines, then the time lines of the failures they leave open (one query per
     # kind of failure: with and without a connection id), then the unexplained one's window
-    keyed = [r.filter.count('"conn_') > 0 for r in example.requests]
+    *windows, lookback = example.requests
+    keyed = [r.filter.count('"conn_') > 0 for r in windows]
     assert keyed == [True, False, False, False]
     # the time queries leave out others' lines; the last reads the (small) window whole
-    assert ["NOT" in r.filter for r in example.requests] == [False, True, True, False]
+    assert ["NOT" in r.filter for r in windows] == [False, True, True, False]
+    # then one query of the service's deploys over the 7 days before the run (none here)
+    assert "cloudaudit.googleapis.com%2Factivity" in lookback.filter
 
 
 def test_the_project_and_endpoint_can_come_from_the_environment(
@@ -92,7 +98,7 @@ def test_the_project_and_endpoint_can_come_from_the_environment(
     assert example.requests[0].resource_names == (f"projects/{PROJECT}",)
     # the project in the environment alone asks for no pull
     assert run("analyze", RESULTS, "--logs", str(SINK)).exit_code == 0
-    assert len(example.requests) == 1
+    assert len(example.requests) == 2  # the window and the deploy lookback
 
 
 def test_verbose_shows_progress(example: FakeLogging) -> None:
@@ -100,6 +106,7 @@ def test_verbose_shows_progress(example: FakeLogging) -> None:
     assert result.stderr == (
         "window 1/1 2026-11-21 23:35:35Z to 23:36:21Z: 57 entries, 1 page\n"
         "pulled 1 window(s), 57 entries: 1 request(s), 0 retries, 0 window(s) from the cache\n"
+        "deploy lookback: 0 entries, 1 request(s)\n"
     )
 
 
@@ -144,9 +151,59 @@ def test_the_cache_spares_requests_unless_told_not_to(example: FakeLogging, tmp_
         "1 request(s), 0 window(s) from the cache\n"
     )
     assert run("pull", RESULTS, *live_args(example), "-o", str(out)).exit_code == 0
-    assert len(example.requests) == 1
+    assert len(_window_requests(example)) == 1
     assert run("pull", RESULTS, *live_args(example, "--no-cache"), "-o", str(out)).exit_code == 0
-    assert len(example.requests) == 2
+    assert len(_window_requests(example)) == 2
+    # the deploy lookback is asked each time (a deploy may have happened since)
+    assert len(example.requests) - len(_window_requests(example)) == 3
+
+
+def _window_requests(fake: FakeLogging) -> list[Any]:
+    return [r for r in fake.requests if "cloudaudit" not in r.filter]
+
+
+def test_the_deploy_lookback_names_the_deploy_and_the_bundle_keeps_it(
+    example: FakeLogging, tmp_path: Path
+) -> None:
+    """One audit query per pull from --deploy-lookback days before the run: a deploy 3 days
+    before it is read (and kept in the bundle), one 8 days before is not."""
+    run_start = datetime(2026, 11, 21, 23, 36, 7, tzinfo=UTC)
+    commit = "5d6e7f8a9b0c1d2e3f405162738495a6b7c8d9e0"
+    recent = run_start - timedelta(days=3)
+    old = run_start - timedelta(days=8)
+    example.load(
+        [
+            activity(old, 41, "chat-backend-00040-abc", "0" * 40, insert_id="old-activity"),
+            completion(old, "chat-backend-00041-pqr", 41, "0" * 40, insert_id="old-done"),
+            activity(recent, 42, "chat-backend-00041-pqr", commit),
+            completion(recent + timedelta(seconds=35), "chat-backend-00042-xaz", 42, commit),
+        ]
+    )
+    live = run("analyze", RESULTS, *live_args(example), "--format", "json")
+    assert live.exit_code == 0, live.stderr
+    report = json.loads(live.stdout)
+    assert [d["revision"] for d in report["revisions"]["deploys"]] == ["chat-backend-00042-xaz"]
+    why = "Its evidence was written by revision chat-backend-00042-xaz"
+    for cause in report["causes"]:
+        [text] = [w["text"] for w in cause["whys"] if w["text"].startswith(why)]
+        assert "from commit 5d6e7f8a9b0c" in text
+    # near miss: a lookback of 2 days reaches neither deploy, and says how far it looked
+    short = json.loads(
+        run(
+            "analyze", RESULTS, *live_args(example, "--deploy-lookback", "2"), "--format", "json"
+        ).stdout
+    )
+    assert short["revisions"]["deploys"] == []
+    assert all(
+        "older than the 2-day lookback reaches (--deploy-lookback)" in c["whys"][-1]["text"]
+        for c in short["causes"]
+    )
+    # a bundle from `pull` keeps the deploys: read offline, the same report
+    bundle = tmp_path / "logs.parquet"
+    assert run("pull", RESULTS, *live_args(example), "-o", str(bundle)).exit_code == 0
+    offline = run("analyze", RESULTS, "--logs", str(bundle), "--format", "json")
+    assert json.loads(offline.stdout)["revisions"] == report["revisions"]
+    assert json.loads(offline.stdout)["causes"] == report["causes"]
 
 
 # --- one clear line, exit 2 ----------------------------------------------------------------------

@@ -13,6 +13,7 @@ from fivewhys.cli_support import (
     asks_for_pull,
     bigquery_options,
     bigquery_source_from,
+    deploy_lookback_option,
     expect_options,
     expectations,
     fail_cleanly,
@@ -61,6 +62,7 @@ from fivewhys.pipeline import (
 @rules_option
 @window_options
 @live_options
+@deploy_lookback_option
 @pull_option
 @bigquery_options
 @click.option(

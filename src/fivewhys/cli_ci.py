@@ -16,6 +16,7 @@ from fivewhys.artifacts import refuse_link, write_text
 from fivewhys.ci import exit_code, github_annotations, logs_incomplete, step_summary
 from fivewhys.cli_support import (
     asks_for_pull,
+    deploy_lookback_option,
     expect_options,
     expectations,
     fail_cleanly,
@@ -77,6 +78,7 @@ ARTIFACTS = ("rca.md", "rca.json", "rca.html", "logs.parquet")
 )
 @window_options
 @live_options
+@deploy_lookback_option
 @fail_cleanly
 def ci_command(
     results: tuple[Path, ...],

@@ -256,6 +256,21 @@ pull_option = click.option(
 )
 
 
+#: `--deploy-lookback`: how far before the run a live pull looks for the service's deploys
+DEFAULT_DEPLOY_LOOKBACK_DAYS = 7.0
+
+deploy_lookback_option = click.option(
+    "--deploy-lookback",
+    "deploy_lookback",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_DEPLOY_LOOKBACK_DAYS,
+    show_default=True,
+    metavar="DAYS",
+    help="With a live pull, read the services' Cloud Run deploys (audit log) from this many "
+    "days before the run to its end, one query per service; 0 reads none.",
+)
+
+
 def settings_from(options: dict[str, Any]) -> Settings:
     """Project settings, with the command line's window pads on top."""
     settings = load_settings(Path.cwd())
@@ -303,6 +318,7 @@ def live_source_from(settings: Settings, options: dict[str, Any]) -> LiveSource:
         cache=None if options["no_cache"] else WindowCache(default_cache_dir()),
         progress=say if verbose else None,
         pull="all" if options.get("pull_mode") == "all" else "narrow",
+        deploy_lookback_days=options.get("deploy_lookback", DEFAULT_DEPLOY_LOOKBACK_DAYS),
     )
 
 

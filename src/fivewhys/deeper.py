@@ -133,7 +133,7 @@ def with_revisions(
     causes: Sequence[Cause],
     deploys: Sequence[Deploy],
     first_failure: dict[str, datetime],
-    audit_read: bool,
+    audit_reach: str | None,
 ) -> list[Cause]:
     """Each cause with the revisions that wrote its evidence and, per revision, a why: its
     deploy (when, by whom, from which commit) as evidence, or the open question of it."""
@@ -148,7 +148,7 @@ def with_revisions(
             out.append(cause)
             continue
         whys = [
-            _revision_why(r, counts[r], deploys, first_failure.get(cause.id), audit_read)
+            _revision_why(r, counts[r], deploys, first_failure.get(cause.id), audit_reach)
             for r in revisions[:MAX_REVISIONS]
         ]
         merged = list(cause.whys)
@@ -164,11 +164,11 @@ def _revision_why(
     lines: Sequence[Evidence],
     deploys: Sequence[Deploy],
     failed_at: datetime | None,
-    audit_read: bool,
+    audit_reach: str | None,
 ) -> Why:
     deploy = deploy_of(revision, deploys)
     if deploy is None:
-        if not audit_read:
+        if audit_reach is None:
             return Why(
                 kind="question",
                 step="revision",
@@ -184,8 +184,8 @@ def _revision_why(
             step="revision",
             text=(
                 f"When was revision {revision} deployed, and from which commit? The audit "
-                f"entries read hold {len(deploys)} deploy(s), none of it: it is older than they "
-                "reach."
+                f"entries read hold {len(deploys)} deploy(s), none of it: it is older than "
+                f"{audit_reach}."
             ),
         )
     at = deploy.at()

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from fivewhys.config import Settings
 from fivewhys.contact import server_contact
 from fivewhys.correlate import Correlation, correlate, failure_window
 from fivewhys.deeper import with_revisions, with_tracebacks
-from fivewhys.deploys import read_deploys
+from fivewhys.deploys import audit_filter, deploys_from_entries, read_deploys
 from fivewhys.errors import FivewhysError
 from fivewhys.ids import IdPatterns
 from fivewhys.logs.bigquery import BigQuerySource, plan, read_bigquery
@@ -34,7 +34,7 @@ from fivewhys.logs.bigquery_sql import Query
 from fivewhys.logs.bundle import BundleMeta, write_bundle
 from fivewhys.logs.files import LogRead, read_log_files
 from fivewhys.logs.frame import empty_logframe
-from fivewhys.logs.live import LivePull, LiveSource, pull_logs
+from fivewhys.logs.live import LivePull, LiveSource, pull_logs, read_filtered
 from fivewhys.logs.query import build_filter, coalesce, gcloud_command, window_queries
 from fivewhys.model import (
     Cause,
@@ -171,6 +171,8 @@ def _analyze(analysis: Analysis) -> Report:
             raise
         logs_unread = str(exc)
         logs = LogRead(frame=empty_logframe(), sources=[], skipped={}, warnings=[], mapped={})
+    if analysis.live is not None and logs.pulls:
+        logs = _deploy_lookback(analysis.live, logs, _run_span(results.intervals, failures))
     if analysis.save_logs is not None and logs.pulls:
         # analyse what the bundle keeps, so re-reading it later gives the same report
         logs = dataclasses.replace(logs, frame=redact_frame(logs.frame))
@@ -190,7 +192,7 @@ def _analyze(analysis: Analysis) -> Report:
     reports = failure_reports(explained, causes, correlation) + [_unplaced(f) for f in unplaced]
     unique_causes = sorted({c.id: c for c in causes.values()}.values(), key=_cause_number)
     unique_causes = with_tracebacks(unique_causes, logs.frame)
-    revisions = _revisions(analysis, logs, results.intervals, failures)
+    revisions, audit_reach = _revisions(analysis, logs, results.intervals, failures)
     first_failure: dict[str, datetime] = {}
     for failure_report in reports:
         if failure_report.cause_id and failure_report.finished_at is not None:
@@ -199,8 +201,7 @@ def _analyze(analysis: Analysis) -> Report:
     contacts, unreached = server_contact(
         results.intervals, reports, logs.frame, settings.window.skew_s
     )
-    audit_read = bool(logs.frame.filter(pl.col("kind") == "audit").height)
-    unique_causes = with_revisions(unique_causes, revisions.deploys, first_failure, audit_read)
+    unique_causes = with_revisions(unique_causes, revisions.deploys, first_failure, audit_reach)
     unique_causes = with_patterns(unique_causes, reports, results.intervals, logs.frame, revisions)
 
     in_frame = {s for s in logs.frame.get_column("service").unique().to_list() if s}
@@ -306,9 +307,12 @@ def pull(
     """Pull the logs of the failure windows in `results` (what `fivewhys pull` keeps)."""
     settings = settings or Settings()
     patterns = settings.id_patterns()
-    failures = read_results(results, tz=tz, patterns=patterns).failures
-    windows = [failure_window(f, settings.window) for f in failures]
-    return pull_logs(source, windows, id_patterns=patterns)
+    read = read_results(results, tz=tz, patterns=patterns)
+    windows = [failure_window(f, settings.window) for f in read.failures]
+    pulled = pull_logs(source, windows, id_patterns=patterns)
+    placed = [f for f in read.failures if f.placed]
+    logs = _deploy_lookback(source, pulled.logs, _run_span(read.intervals, placed))
+    return dataclasses.replace(pulled, logs=logs)
 
 
 def query_bigquery(
@@ -372,6 +376,8 @@ def save_bundle(path: Path, logs: LogRead) -> BundleMeta:
         skipped=logs.skipped,
         mapped=logs.mapped,
         warnings=tuple(logs.warnings),
+        deploys=logs.deploys,
+        deploy_reach=logs.deploy_reach,
     )
     write_bundle(path, redact_frame(logs.frame), meta)
     return meta
@@ -426,28 +432,64 @@ def _uncounted(correlation: Correlation, uncounted: Sequence[Window]) -> Correla
     return dataclasses.replace(correlation, set_aside=set_aside)
 
 
+def _run_span(
+    intervals: Sequence[RunInterval], failures: Sequence[Failure]
+) -> tuple[datetime, datetime] | None:
+    """From the run's first test's start to its last test's end (its failures' without tests)."""
+    spans = [(i.start, i.end) for i in intervals] or [
+        (f.started_at, f.finished_at) for f in failures
+    ]
+    return (min(s for s, _ in spans), max(e for _, e in spans)) if spans else None
+
+
+def _deploy_lookback(
+    live: LiveSource, logs: LogRead, span: tuple[datetime, datetime] | None
+) -> LogRead:
+    """`logs` with the deploys of the pulled services from `--deploy-lookback` days before the
+    run to its end: one audit-log query, kept in the bundle with the rows. A read cut short is
+    a warning; the deploys it gave are kept."""
+    if live.deploy_lookback_days <= 0 or span is None:
+        return logs
+    lookback = timedelta(days=live.deploy_lookback_days)
+    entries, problem = read_filtered(
+        live, audit_filter(live.services, span[0] - lookback, span[1]), "deploy lookback"
+    )
+    known = [r for r in logs.frame.get_column("revision").unique().to_list() if r]
+    deploys = tuple(deploys_from_entries(entries, known))
+    reach = f"the {live.deploy_lookback_days:g}-day lookback reaches (--deploy-lookback)"
+    warnings = list(logs.warnings)
+    if problem is not None:
+        warnings.append(
+            f"deploy lookback: the audit log of {', '.join(live.services)} was not read in full "
+            f"({problem}): the deploys reported are the {len(deploys)} it gave"
+        )
+    return dataclasses.replace(logs, deploys=deploys, deploy_reach=reach, warnings=warnings)
+
+
 def _revisions(
     analysis: Analysis,
     logs: LogRead,
     intervals: Sequence[RunInterval],
     failures: Sequence[Failure],
-) -> RunRevisions:
-    """The deploys in the audit entries of the log files, and the revisions that served the run
-    (from its first test's start to its last test's end)."""
+) -> tuple[RunRevisions, str | None]:
+    """The deploys of the audit entries read (log files, or a pull's deploy lookback, live or
+    kept in its bundle), the revisions that served the run, and how far back the audit entries
+    read reach (None: none read)."""
     frame = logs.frame
     known = [r for r in frame.get_column("revision").unique().to_list() if r]
     deploys = read_deploys(logs.sources, frame, known) if analysis.logs else []
-    spans = [(i.start, i.end) for i in intervals] or [
-        (f.started_at, f.finished_at) for f in failures
-    ]
-    span = (min(s for s, _ in spans), max(e for _, e in spans)) if spans else None
-    return run_revisions(
+    reach = "they reach" if frame.filter(pl.col("kind") == "audit").height else None
+    if logs.deploy_reach is not None:
+        deploys = [*deploys, *(d for d in logs.deploys if d not in deploys)]
+        reach = logs.deploy_reach
+    served = run_revisions(
         frame,
         deploys,
-        span,
+        _run_span(intervals, failures),
         expect_revision=analysis.expect_revision,
         expect_commit=analysis.expect_commit,
     )
+    return served, reach
 
 
 def _window_query(

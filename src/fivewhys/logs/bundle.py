@@ -19,7 +19,7 @@ from fivewhys import json_input
 from fivewhys.artifacts import replace_atomically
 from fivewhys.errors import FivewhysError, InputError
 from fivewhys.logs.frame import LOGFRAME_SCHEMA
-from fivewhys.model import PulledWindow, PullInfo, Record
+from fivewhys.model import Deploy, PulledWindow, PullInfo, Record
 
 #: the first bytes of every Parquet file
 PARQUET_MAGIC = b"PAR1"
@@ -42,6 +42,9 @@ class BundleMeta(Record):
     skipped: dict[str, int] = {}
     mapped: dict[str, int] = {}
     warnings: tuple[str, ...] = ()
+    #: the deploys the pull's lookback read from the audit log, and how far back it read
+    deploys: tuple[Deploy, ...] = ()
+    deploy_reach: str | None = None
 
 
 def is_parquet(path: str | Path) -> bool:

@@ -37,7 +37,7 @@ from fivewhys.logs.entry import (
     sort_by_time,
 )
 from fivewhys.logs.fast import read_ndjson
-from fivewhys.model import LogFileRead, PullInfo
+from fivewhys.model import Deploy, LogFileRead, PullInfo
 
 __all__ = ["LogRead", "collect", "normalize_entries", "read_log_files"]
 
@@ -80,6 +80,10 @@ class LogRead:
     pulls: list[PullInfo] = field(default_factory=list)
     #: per file given: how it was read, entries read and skipped, or why it was not
     files: list[LogFileRead] = field(default_factory=list)
+    #: the deploys a live pull's lookback read from the audit log (kept in its bundle), and how
+    #: far back it read them; None when no lookback ran
+    deploys: tuple[Deploy, ...] = ()
+    deploy_reach: str | None = None
 
 
 def read_log_files(
@@ -170,6 +174,8 @@ def collect(
         mapped.update(batch.mapped)
         warnings.extend(batch.warnings)
     all_pulls = list(pulls)
+    deploys: list[Deploy] = []
+    reach: str | None = None
     if bundles:
         merged = pl.concat([frame, *(rows for rows, _ in bundles)], how="vertical")
         unique = first_per_insert_id(merged)
@@ -180,6 +186,8 @@ def collect(
             mapped.update(meta.mapped)
             warnings.extend(meta.warnings)
             all_pulls.append(meta.pull)
+            deploys.extend(meta.deploys)
+            reach = meta.deploy_reach or reach
     if duplicates:
         skipped[DUPLICATE] += duplicates
         warnings.append(
@@ -193,6 +201,8 @@ def collect(
         warnings=warnings,
         mapped=dict(mapped),
         pulls=all_pulls,
+        deploys=tuple(deploys),
+        deploy_reach=reach,
     )
 
 

@@ -74,6 +74,9 @@ class LiveSource:
     rng: random.Random | None = None
     #: "narrow": only the lines that can be evidence (NarrowPlan); "all": every entry
     pull: Literal["narrow", "all"] = "narrow"
+    #: how many days before the run to read the services' deploys from the audit log (0: none;
+    #: the command line's `--deploy-lookback` defaults to 7)
+    deploy_lookback_days: float = 0.0
 
 
 @dataclass
@@ -434,6 +437,46 @@ def _read_query(
             stats.retries += 1
             say(f"window {plan.number}: {exc.reason}; retry {attempt} of {retries} in {delay:.1f}s")
             source.clock.sleep(delay)
+
+
+def read_filtered(
+    source: LiveSource, log_filter: str, what: str
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Every entry of one query outside the windows (the deploy lookback), retried as a window
+    is: the entries read, and why the read stopped short (None when whole). A retry reads the
+    query again from its start; entries already read are not kept twice."""
+    from fivewhys.errors import FivewhysError
+
+    say = source.progress or _quiet
+    backoff = Backoff(source.settings.backoff_s, source.settings.backoff_max_s, source.rng)
+    retries = source.settings.retries
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    attempt = 0
+    api = _connect(source)
+    try:
+        while True:
+            try:
+                for entry in api.entries(log_filter):
+                    insert_id = entry.get("insertId")
+                    if isinstance(insert_id, str):
+                        if insert_id in seen:
+                            continue
+                        seen.add(insert_id)
+                    out.append(entry)
+                say(f"{what}: {len(out)} entries, {api.requests} request(s)")
+                return out, None
+            except Retryable as exc:
+                if attempt >= retries:
+                    return out, f"{exc.reason}, after {attempt + 1} attempts"
+                delay = backoff.delay(attempt)
+                attempt += 1
+                say(f"{what}: {exc.reason}; retry {attempt} of {retries} in {delay:.1f}s")
+                source.clock.sleep(delay)
+            except FivewhysError as exc:  # no access: the analysis goes on without it
+                return out, str(exc)
+    finally:
+        api.close()
 
 
 def _quiet(line: str) -> None:
