@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from fivewhys.model import Cause, Deploy, Evidence, Traceback, Why
+from fivewhys.report.text import duration
 from fivewhys.revisions import deploy_of, describe
 from fivewhys.tracebacks import find_tracebacks
 
@@ -191,7 +192,7 @@ def _revision_why(
     at = deploy.at()
     before = ""
     if at is not None and failed_at is not None:
-        before = f", {_span(failed_at - at)} before the first failure"
+        before = f", {duration(failed_at - at)} before the first failure"
     image = f"; image digest {deploy.digest[:19]}" if deploy.digest else ""
     previous = f"; it replaced {deploy.previous}" if deploy.previous else ""
     return Why(
@@ -203,16 +204,3 @@ def _revision_why(
         ),
         evidence=(lines[0].insert_id, *deploy.insert_ids),
     )
-
-
-def _span(delta: timedelta) -> str:
-    seconds = delta.total_seconds()
-    sign = "" if seconds >= 0 else "-"
-    seconds = abs(seconds)
-    if seconds < 120:
-        return f"{sign}{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{sign}{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{sign}{seconds / 3600:.1f} h"
-    return f"{sign}{seconds / 86400:.1f} days"

@@ -18,6 +18,13 @@ properties this plugin added in an earlier attempt (its window, its ids) are dro
 attempt's window and ids are its own. Each key is absent where its plugin set nothing (a
 serial run; a run without --reruns, except a crashed worker's record, which an installed
 rerunfailures always counts).
+
+`--fivewhys-history DIR` and `--fivewhys-repo PATH` give the end-of-session analysis what
+`fivewhys analyze --history/--repo` give it (overriding `[tool.fivewhys] history` / `repo`), so
+a cause's chain is the same wherever the report is made. With `--fivewhys-history` the run is
+also kept in DIR, as `fivewhys ci --history` keeps it, green runs too: a later regression is
+dated by the last run its tests passed in. The `history` key alone only reads (a developer's
+local runs are not kept unless asked).
 """
 
 from __future__ import annotations
@@ -81,6 +88,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         metavar="NAME",
         help="Cloud Run service whose logs to pull; repeatable",
+    )
+    group.addoption(
+        "--fivewhys-history",
+        metavar="DIR",
+        help="history of earlier runs (as `fivewhys analyze --history`): when each cause began; "
+        "this run, green or red, is kept in it too",
+    )
+    group.addoption(
+        "--fivewhys-repo",
+        metavar="PATH",
+        help="local git checkout of the service (as `fivewhys analyze --repo`): the commits "
+        "that touched each cause's raising frame",
     )
     group.addoption(
         "--fivewhys-report",
@@ -233,19 +252,21 @@ def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
 ) -> None:
     """Run the analysis on a red run and say where the report is (in the controller: an xdist
-    worker has seen only its own tests, and the sidecar is the controller's)."""
-    if _xdist_worker(config) is not None:
+    worker has seen only its own tests, and the sidecar is the controller's); with
+    `--fivewhys-history`, keep the run there, a green one too."""
+    if _xdist_worker(config) is not None or not config.getoption("fivewhys_analyze"):
         return
-    if not config.getoption("fivewhys_analyze") or not terminalreporter.stats.get(
-        "failed", []
-    ) + terminalreporter.stats.get("error", []):
+    stats = terminalreporter.stats
+    red = bool(stats.get("failed", []) + stats.get("error", []))
+    keep = _given_path(config, "fivewhys_history")
+    if not red and keep is None:
         return
     sidecar = _sidecar_path(config)
     assert sidecar is not None
     logs = list(config.getoption("fivewhys_logs"))
     services = tuple(config.getoption("fivewhys_service"))
     terminalreporter.section("fivewhys")
-    if not logs and not services:
+    if red and not logs and not services:
         terminalreporter.write_line(
             "fivewhys: give --fivewhys-logs or --fivewhys-service, nothing to analyse"
         )
@@ -253,7 +274,8 @@ def pytest_terminal_summary(
     from fivewhys.cli_support import live_source_from
     from fivewhys.config import load_settings
     from fivewhys.errors import FivewhysError
-    from fivewhys.pipeline import Analysis, analyze, format_for, render
+    from fivewhys.history import record
+    from fivewhys.pipeline import Analysis, OutputFormat, analyze, format_for, render
 
     target = Path(config.getoption("fivewhys_report"))
     try:
@@ -262,15 +284,31 @@ def pytest_terminal_summary(
         if services:
             project = config.getoption("fivewhys_project") or os.environ.get("GOOGLE_CLOUD_PROJECT")
             live = live_source_from(settings, _live_options(project, services))
-        repo = config.rootpath / settings.repo if settings.repo else None
-        history = config.rootpath / settings.history if settings.history else None
+        repo = _given_path(config, "fivewhys_repo") or _key_path(config, settings.repo)
+        history = keep or _key_path(config, settings.history)
         analysis = Analysis(results=[sidecar], logs=logs, settings=settings, live=live)
         report = analyze(dataclasses.replace(analysis, repo=repo, history=history))
-        target.write_text(render(report, format_for(target)), encoding="utf-8")
+        if red:
+            target.write_text(render(report, format_for(target)), encoding="utf-8")
+        kept = record(render(report, OutputFormat.JSON), report, keep) if keep else None
     except (FivewhysError, OSError) as exc:
         terminalreporter.write_line(f"fivewhys: could not analyse: {exc}")
         return
-    terminalreporter.write_line(f"fivewhys: report written to {target}: {report.counts_line()}")
+    if red:
+        terminalreporter.write_line(f"fivewhys: report written to {target}: {report.counts_line()}")
+    if kept is not None:
+        terminalreporter.write_line(f"fivewhys: run kept in the history: {kept}")
+
+
+def _given_path(config: pytest.Config, option: str) -> Path | None:
+    """A path option, relative to where pytest was started (as the command line's are)."""
+    given = config.getoption(option)
+    return config.invocation_params.dir / given if given else None
+
+
+def _key_path(config: pytest.Config, value: str | None) -> Path | None:
+    """A `[tool.fivewhys]` path, relative to the project's root."""
+    return config.rootpath / value if value else None
 
 
 def _live_options(project: str | None, services: tuple[str, ...]) -> dict[str, Any]:

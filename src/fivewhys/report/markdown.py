@@ -9,13 +9,14 @@ import jinja2
 from fivewhys.model import Report
 from fivewhys.report import text
 from fivewhys.report.environment import render_report, template_environment
+from fivewhys.report.timeline import timeline_rows
 
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """Built once: Markdown needs our escaping filters, not HTML autoescape; whatever a
     template prints without one is escaped by `text.finalize`."""
-    return template_environment(
+    env = template_environment(
         autoescape=False,
         finalize=text.finalize,
         filters={
@@ -30,6 +31,8 @@ def environment() -> jinja2.Environment:
             "offset": text.offset,
         },
     )
+    env.globals.update(timeline_rows=timeline_rows)
+    return env
 
 
 def render_markdown(report: Report) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -117,6 +117,21 @@ def utc(moment: datetime) -> Markdown:
 def offset(seconds: float) -> Markdown:
     """`+0.012 s` / `-3.400 s` from the failure."""
     return Markdown(f"{seconds:+.3f} s")
+
+
+def duration(delta: timedelta) -> str:
+    """`40 s`, `12 min`, `5.5 h`, `3.0 days` (negative with a `-`): a gap in the unit a reader
+    takes in at once."""
+    seconds = delta.total_seconds()
+    sign = "" if seconds >= 0 else "-"
+    seconds = abs(seconds)
+    if seconds < 120:
+        return f"{sign}{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{sign}{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{sign}{seconds / 3600:.1f} h"
+    return f"{sign}{seconds / 86400:.1f} days"
 
 
 def finalize(value: Any) -> str:
