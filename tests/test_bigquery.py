@@ -28,7 +28,7 @@ from fivewhys.logs.files import LogRead
 from fivewhys.logs.query import coalesce
 from fivewhys.model import Window
 from fivewhys.narrowing import bigquery_lines
-from fivewhys.pipeline import Analysis, OutputFormat, analyze, pull_bigquery, render
+from fivewhys.pipeline import Analysis, OutputFormat, analyze, render
 from fivewhys.results import read_results
 from fivewhys.rules.loader import bundled_rules_dir, load_rules
 

@@ -223,7 +223,8 @@ class _Tests:
             )
             + " END"
         )
-        text = f"LOWER(CONCAT(IFNULL({c['text_payload']}, ''), ' ', IFNULL({c['json_payload']}, '')))"
+        payloads = f"IFNULL({c['text_payload']}, ''), ' ', IFNULL({c['json_payload']}, '')"
+        text = f"LOWER(CONCAT({payloads}))"
         http = [c[n] for n in ("request_method", "request_url", "status", "user_agent")]
         unsearched = " OR ".join(
             [
