@@ -586,7 +586,38 @@ def _user_name(name: str) -> str:
 
 
 def _user_record(value: dict[str, Any]) -> dict[str, Any]:
-    return {_user_name(k): _user_record(v) if isinstance(v, dict) else v for k, v in value.items()}
+    """A payload as a sink's RECORD: a RECORD needs at least one field, so an empty object has
+    no column (it is left out, as an absent field)."""
+    record = {}
+    for key, item in value.items():
+        if isinstance(item, dict):
+            item = _user_record(item)
+            if not item:
+                continue
+        record[_user_name(key)] = item
+    return record
+
+
+def sink_kept(entry: dict[str, Any]) -> dict[str, Any]:
+    """`entry` as a sink's tables keep it, read back: its payload and labels by their sink names
+    (the id keys and `instanceId` by the names normalization reads them by, as the reader
+    restores them), without empty objects, and a list as the JSON text this fake keeps it as
+    (a real sink writes a REPEATED field; this fake stores it as a STRING)."""
+    from fivewhys.logs.bigquery import _restored
+
+    def listless(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: listless(v) for k, v in value.items()}
+        return json.dumps(value) if isinstance(value, list) else value
+
+    kept = dict(entry)
+    for key in ("jsonPayload", "labels"):
+        if isinstance(entry.get(key), dict):
+            kept[key] = _restored(listless(_user_record(entry[key])))
+    resource = entry.get("resource")
+    if isinstance(resource, dict) and isinstance(resource.get("labels"), dict):
+        kept["resource"] = {**resource, "labels": _restored(_user_record(resource["labels"]))}
+    return {k: v for k, v in kept.items() if v is not None}
 
 
 def _sink_entry(entry: dict[str, Any]) -> dict[str, Any]:

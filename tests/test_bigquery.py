@@ -14,14 +14,23 @@ import pytest
 import sqlglot
 from click.testing import CliRunner, Result
 from conftest import REPO
-from fake_bigquery import FakeBigQuery, serve
+from fake_bigquery import FakeBigQuery, serve, sink_kept
 from sqlglot import exp
 
 from fivewhys.cli import cli
+from fivewhys.config import Settings
+from fivewhys.correlate import failure_window
+from fivewhys.ids import DEFAULT_PATTERNS
 from fivewhys.logs.bigquery import BigQuerySource, plan, read_bigquery
+from fivewhys.logs.bigquery_sql import TimeLines
 from fivewhys.logs.bundle import read_bundle
-from fivewhys.model import Report, Window
-from fivewhys.pipeline import Analysis, OutputFormat, analyze, pull_bigquery, render
+from fivewhys.logs.files import LogRead
+from fivewhys.logs.query import coalesce
+from fivewhys.model import Window
+from fivewhys.narrowing import bigquery_lines
+from fivewhys.pipeline import Analysis, OutputFormat, analyze, render
+from fivewhys.results import read_results
+from fivewhys.rules.loader import bundled_rules_dir, load_rules
 
 PROJECT = "fivewhys-example"
 RESULTS = REPO / "examples" / "results" / "report-log.jsonl"
@@ -31,12 +40,37 @@ ENTRIES = [json.loads(line) for line in LINES]
 LAYOUTS = ("linked", "sharded", "partitioned")
 
 
+SCENARIOS = REPO / "examples" / "scenarios"
+#: the suite's scenarios: (results, every entry as a file, project rules)
+CASES = {
+    "example": (RESULTS, SINK, None),
+    "all_modes": (
+        SCENARIOS / "all-modes/results/report-log.jsonl",
+        SCENARIOS / "all-modes/logs/sink.ndjson",
+        SCENARIOS / "all-modes/rules",
+    ),
+    "node_chat": (
+        SCENARIOS / "node-chat/results/report-log.jsonl",
+        SCENARIOS / "node-chat/logs/sink.ndjson",
+        None,
+    ),
+}
+
+
+def _entries(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeBigQuery]:
     for running in serve(FakeBigQuery()):
         running.load_log_analytics(PROJECT, "linked", ENTRIES)
         running.load_sink(PROJECT, "sharded", ENTRIES, sharded=True)
         running.load_sink(PROJECT, "partitioned", ENTRIES, sharded=False)
+        for case, (_results, logs, _rules) in CASES.items():
+            entries = _entries(logs)
+            running.load_log_analytics(PROJECT, f"{case}_linked", entries)
+            running.load_sink(PROJECT, f"{case}_sink", entries, sharded=False)
         yield running
 
 
@@ -44,48 +78,92 @@ def source(fake: FakeBigQuery, dataset: str, **options: object) -> BigQuerySourc
     return BigQuerySource(project=PROJECT, dataset=dataset, endpoint=fake.url, **options)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("dataset", LAYOUTS)
-def test_the_report_is_the_one_the_same_entries_give_as_files(
-    fake: FakeBigQuery, dataset: str, tmp_path: Path
+@pytest.mark.parametrize("layout", ["linked", "sink"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_report_is_the_one_every_entry_gives_as_files(
+    fake: FakeBigQuery, case: str, layout: str, tmp_path: Path
 ) -> None:
-    bigquery = source(fake, dataset)
-    returned = set(pull_bigquery([RESULTS], bigquery).frame.get_column("insert_id").to_list())
-    assert 0 < len(returned) < len(ENTRIES)  # the candidates only
-    same = tmp_path / "same.ndjson"
-    same.write_text(
-        "".join(
-            f"{line}\n" for line, e in zip(LINES, ENTRIES, strict=True) if e["insertId"] in returned
-        )
-    )
-    from_bigquery = analyze(Analysis(results=[RESULTS], bigquery=bigquery))
-    from_files = analyze(Analysis(results=[RESULTS], logs=[str(same)]))
+    results, logs, rules = CASES[case]
+    dirs = [rules] if rules else []
+    bigquery = source(fake, f"{case}_{layout}")
+    if layout == "sink":
+        # a sink keeps payload and label names lower-cased (the id keys get theirs back) and no
+        # empty object: every entry as files, as the sink keeps them
+        kept = tmp_path / "kept.ndjson"
+        kept.write_text("".join(json.dumps(sink_kept(e)) + "\n" for e in _entries(logs)))
+        logs = kept
+    from_bigquery = analyze(Analysis(results=[results], bigquery=bigquery, rule_dirs=dirs))
+    from_files = analyze(Analysis(results=[results], logs=[str(logs)], rule_dirs=dirs))
+    assert from_files.causes  # the case explains something
     ours = render(from_bigquery, OutputFormat.MARKDOWN).splitlines()
     theirs = render(from_files, OutputFormat.MARKDOWN).splitlines()
-    # only the lines naming where the entries came from differ: the sources, the query or
-    # the file read, and the windows table (pulled windows have a Read column)
-    assert _sans_origin(ours, "Queried BigQuery dataset ") == _sans_origin(theirs, f"- {_md(same)}")
+    # only the lines naming where the entries came from (and how many were read) differ: the
+    # sources, the query or the file read, and the windows table (pulled windows have a Read
+    # column)
+    windows = len(from_files.query.per_window)
+    assert _sans_origin(ours, "Queried BigQuery dataset ", windows) == _sans_origin(
+        theirs, f"- {_md(logs)}", windows
+    )
     assert json_sans_origin(render(from_bigquery, OutputFormat.JSON)) == json_sans_origin(
         render(from_files, OutputFormat.JSON)
     )
-    # and each failure has the cause and first evidence every entry as a file gives (the
-    # INFO lines without a key that a full read lists after it are not candidates)
-    full = analyze(Analysis(results=[RESULTS], logs=[str(SINK)]))
-    assert attribution(from_bigquery) == attribution(full)
+
+
+def first_query(bigquery: BigQuerySource, case: str) -> LogRead:
+    """What the first query alone returns for `case` (no second query for the unexplained)."""
+    results, _logs, rules = CASES[case]
+    read = read_results([results], patterns=DEFAULT_PATTERNS)
+    failures = [f for f in read.failures if f.placed]
+    settings = Settings()
+    loaded = load_rules([bundled_rules_dir(), *([rules] if rules else [])], collect_errors=False)
+    time, _whole = bigquery_lines(failures, loaded, settings, read.intervals, PROJECT)
+    windows = coalesce([failure_window(f, settings.window) for f in failures])
+    ids = {k for f in failures for k in (*f.ids.connection_ids, *f.ids.user_ids, *f.ids.traces)}
+    return read_bigquery(bigquery, windows, sorted(ids), time=time)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_first_query_leaves_out_what_no_rule_can_read(fake: FakeBigQuery, case: str) -> None:
+    """The near miss: lines of the windows that are neither keyed nor a time-joining rule's kind
+    (INFO lines of other users, plain successes) do not come back from the first query."""
+    _results, logs, _rules = CASES[case]
+    windows = first_query(source(fake, f"{case}_linked"), case).pulls[0].windows
+    for layout in ("linked", "sink"):
+        first = first_query(source(fake, f"{case}_{layout}"), case)
+        inside = [
+            e
+            for e in _entries(logs)
+            if any(w.start <= datetime.fromisoformat(e["timestamp"]) <= w.end for w in windows)
+        ]
+        assert 0 < first.frame.height < len(inside), layout
+        # and what it keeps out is what the second query is for
+        assert first.pulls[0].bigquery is not None and first.pulls[0].bigquery.queries == 1
 
 
 def _md(path: Path) -> str:
     return str(path).replace("_", "\\_")
 
 
-def _sans_origin(lines: list[str], origin: str) -> list[str]:
-    kept = [
+def _sans_origin(lines: list[str], origin: str, windows: int = 1) -> list[str]:
+    rows = tuple(f"| {n} |" for n in range(1, windows + 1))
+    gone = [
         line
         for line in lines
-        if not line.startswith((origin, "| Window |", "|---:|", "| 1 |"))
-        and " log entries from: " not in line
+        if line.startswith((origin, "| Window |", "|---:|", *rows))
+        or " log entries from: " in line
+        or _file_shape(line)
     ]
-    assert len(lines) - len(kept) == 5, [line for line in lines if line not in kept]
-    return kept
+    assert sum(line.startswith(origin) for line in gone) == 1, gone
+    assert sum(line.startswith(rows) for line in gone) == windows, gone
+    kept = "\n".join(line for line in lines if line not in gone)
+    # a notes section that held only those lines goes with them
+    return kept.replace("## Notes\n\n\n", "").splitlines()
+
+
+def _file_shape(line: str) -> bool:
+    """A note on how the file wrote its entries: a LogEntry without a severity is written
+    without the field in JSON (the enum's default), a BigQuery row has `DEFAULT`."""
+    return " log entries mapped from a non-standard shape: no severity (DEFAULT)." in line
 
 
 def json_sans_origin(text: str) -> dict[str, Any]:
@@ -96,16 +174,13 @@ def json_sans_origin(text: str) -> dict[str, Any]:
     for window in query["per_window"]:
         window.pop("status")
         window.pop("reason")
+        window.pop("entries")  # how many were read: fewer from BigQuery, by design
     report.pop("log_files")
-    report["notes"] = [n for n in report["notes"] if " entries read, " not in n]
-    return report
-
-
-def attribution(report: Report) -> list[tuple[str, str | None, str | None]]:
-    return [
-        (f.test_id, f.rule_id, f.evidence[0].insert_id if f.cause_id else None)
-        for f in report.failures
+    report.pop("log_entries")
+    report["notes"] = [
+        n for n in report["notes"] if " entries read, " not in n and not _file_shape(n)
     ]
+    return report
 
 
 # -- the command line ------------------------------------------------------------------------
@@ -133,11 +208,17 @@ def test_analyze_from_bigquery_reports_the_bytes(fake: FakeBigQuery, tmp_path: P
     lines = result.stderr.splitlines()
     assert lines[0].startswith(f"BigQuery {PROJECT}.sharded: the query will scan ")
     assert "(log sink, date-sharded tables, 4 table(s))" in lines[0]
-    assert lines[1].startswith("BigQuery: 20 rows, ")
-    assert lines[2] == f"wrote {out}: 4 failure(s), 3 cause(s); 1 client-side"
+    # a failure no rule explains lists any line of its window: a second query reads it whole
+    assert lines[1].startswith(
+        f"BigQuery {PROJECT}.sharded: a second query (every line of 1 window(s) left "
+        "unexplained) will scan "
+    )
+    assert re.fullmatch(r"BigQuery: 57 rows, \d+\.\d KiB scanned in 2 queries", lines[2])
+    assert lines[3] == f"wrote {out}: 4 failure(s), 3 cause(s); 1 client-side"
     assert re.search(
         r"Queried BigQuery dataset `fivewhys-example.sharded` .*: \d+ bytes scanned, "
-        r"20 rows returned",
+        r"57 rows returned \(the failures' keyed lines and the lines a rule joins by time; a "
+        r"second query read every line of the windows of the failures left unexplained\)",
         out.read_text(),
     )
 
@@ -210,11 +291,15 @@ def test_a_result_that_breaks_off_is_reported_as_partial(fake: FakeBigQuery) -> 
 def test_print_sql_runs_as_pasted(fake: FakeBigQuery) -> None:
     result = run("analyze", str(RESULTS), *bq_args(fake, "partitioned"), "--print-sql")
     assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("-- the first query of a BigQuery analysis: ")
+    assert "a second query may follow" in result.stdout.replace("\n-- ", " ")
     script = sqlglot.parse(result.stdout, read="bigquery")
     declares, query = script[:-1], script[-1]
-    assert [type(d).__name__ for d in declares] == ["Declare"] * 5
+    assert {type(d).__name__ for d in declares} == {"Declare"}
     defaults = {str(item.this[0]): item.args["default"] for d in declares for item in d.expressions}
-    assert set(defaults) == {"p_scan_start", "p_scan_end", "p_windows", "p_keys", "p_services"}
+    basics = {"p_scan_start", "p_scan_end", "p_windows", "p_keys", "p_services", "p_bands"}
+    assert basics <= set(defaults) and len(defaults) == len(declares)
+    assert {"p_t0_kinds", "p_t0_severities"} <= set(defaults)  # the rules' line tests
     assert "@" not in query.sql(dialect="bigquery")
     keys = [lit.this for lit in defaults["p_keys"].expressions]
     assert "usr_1907ff57" in keys and not any(k in query.sql() for k in keys)
@@ -227,7 +312,7 @@ def test_print_sql_runs_as_pasted(fake: FakeBigQuery) -> None:
         )
     )
     rows = fake.db.execute(pasted.sql(dialect="duckdb")).fetchall()
-    returned = pull_bigquery([RESULTS], source(fake, "partitioned")).frame
+    returned = first_query(source(fake, "partitioned"), "example").frame
     assert sorted(r[3] for r in rows) == sorted(returned.get_column("insert_id").to_list())
 
 
@@ -269,7 +354,7 @@ def test_pull_from_bigquery_then_analyze_offline_gives_the_same_report(
     result = run("pull", str(RESULTS), *bq_args(fake, "sharded"), "-o", str(bundle))
     assert result.exit_code == 0, result.stderr
     assert re.fullmatch(
-        rf"wrote {re.escape(str(bundle))}: 20 entries from BigQuery fivewhys-example.sharded, "
+        rf"wrote {re.escape(str(bundle))}: 57 entries from BigQuery fivewhys-example.sharded, "
         r"1 window\(s\), 0 not complete; \d+ bytes scanned\n",
         result.stderr,
     )
@@ -345,7 +430,7 @@ def test_a_window_with_nothing_in_it_is_an_empty_read(wide: FakeBigQuery) -> Non
 
 def test_a_redirect_request_log_is_a_time_only_candidate() -> None:
     """The redirect rule joins a 301/302/307/308 request log by time (an http:// client sends no
-    trace): with no key in the row it must still come back; a 200 or a 101 must not."""
+    trace): with no key in the row it must still come back; a 200, a 404 or a 101 must not."""
     request = next(e for e in ENTRIES if e.get("httpRequest", {}).get("status") == 200)
     bare = {k: v for k, v in request.items() if k not in ("trace", "spanId")}
     statuses = {"s301": 301, "s307": 307, "s308": 308, "s404": 404, "s200": 200, "s101": 101}
@@ -354,10 +439,21 @@ def test_a_redirect_request_log_is_a_time_only_candidate() -> None:
         {**bare, "insertId": name, "httpRequest": {**bare["httpRequest"], "status": status}}
         for name, status in statuses.items()
     ]
+    rules = load_rules([REPO / "rules"], collect_errors=False)
+    redirect = [r for r in rules if r.id == "http-redirect-307"]
+    read = read_results([RESULTS], patterns=DEFAULT_PATTERNS)
+    failures = [f for f in read.failures if f.placed]
+    tests = bigquery_lines(failures, redirect, Settings(), read.intervals, PROJECT)[0].tests
+    assert tests  # the rule's selection, read off the rule
+    time = TimeLines(bands=(WINDOW,), tests=tests)
+    everything = TimeLines(bands=(WINDOW,), tests=None)
     for running in serve(FakeBigQuery()):
         running.load_log_analytics(PROJECT, "linked", lines)
         running.load_sink(PROJECT, "sink", lines, sharded=False)
         for dataset in ("linked", "sink"):
-            read = read_bigquery(source(running, dataset), [WINDOW], [])
-            returned = set(read.frame.get_column("insert_id").to_list())
-            assert returned == {"s301", "s307", "s308", "s404"}, dataset
+            read_back = read_bigquery(source(running, dataset), [WINDOW], [], time=time)
+            returned = set(read_back.frame.get_column("insert_id").to_list())
+            assert returned == {"s301", "s307", "s308"}, dataset
+            # the near miss: the same band with any line in it
+            every = read_bigquery(source(running, dataset), [WINDOW], [], time=everything)
+            assert every.frame.height == len(lines)

@@ -122,9 +122,20 @@ def analyze_command(
         if bigquery is None:
             raise FivewhysError("--print-sql prints the BigQuery query: add --bigquery P.DATASET")
         query = bigquery_plan(
-            results, bigquery, tz=options["tz"], settings=settings, started_at=started_at
+            results,
+            bigquery,
+            tz=options["tz"],
+            settings=settings,
+            started_at=started_at,
+            rule_dirs=rule_dirs,
         )
-        text = query.console() if query else "-- no failure placed in time: nothing to query\n"
+        text = (
+            "-- the first query of a BigQuery analysis: the failures' keyed lines and the lines\n"
+            "-- their rules join by time; a second query may follow, reading whole the windows\n"
+            "-- of the failures these lines leave unexplained\n" + query.console()
+            if query
+            else "-- no failure placed in time: nothing to query\n"
+        )
         write_or_echo(text, output, "query")
         return
     if save_logs is not None and live is None and bigquery is None:

@@ -515,6 +515,8 @@ class BigQueryScan(Record):
     tables: tuple[str, ...]
     bytes_scanned: int
     rows: int
+    #: 2 when a second query read whole the windows of failures no rule explains
+    queries: int = 1
 
 
 class PullInfo(Record):

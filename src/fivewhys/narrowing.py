@@ -6,19 +6,24 @@ only of the kinds, severities and statuses such a selection accepts, and only wi
 `within` around the failure's end: those are read for the failures the keyed lines leave open.
 A failure no rule explains lists any line of its window, and counts the lines set aside: for it
 the whole window is read, as a full pull would.
+
+The same reading gives a BigQuery analysis its `TimeLines` (the selections as `LineTest`s, the
+failures' bands) and the windows its second query reads whole.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
 from fivewhys.config import Settings
 from fivewhys.correlate import correlate, failure_window
+from fivewhys.logs.bigquery_sql import LineTest, TimeLines
 from fivewhys.logs.files import LogRead
+from fivewhys.logs.frame import SEVERITY_RANK
 from fivewhys.logs.live import NarrowPlan, Need, Target
-from fivewhys.logs.query import quote_value, terms_clause
+from fivewhys.logs.query import coalesce, quote_value, terms_clause
 from fivewhys.model import Failure, RunInterval, Window
 from fivewhys.rules.matcher import client_matches, in_matching_order
 from fivewhys.rules.schema import Rule, ServerSelection
@@ -96,6 +101,59 @@ def narrow_plan(
         return Need(time=frozenset(time), whole=frozenset(whole))
 
     return NarrowPlan(targets=tuple(targets), time_clause=clause, assess=assess)
+
+
+def bigquery_lines(
+    failures: Sequence[Failure],
+    rules: Sequence[Rule],
+    settings: Settings,
+    intervals: Sequence[RunInterval],
+    project: str | None,
+) -> tuple[TimeLines, Callable[[LogRead], list[Window]]]:
+    """What a BigQuery query reads without a key for `failures` (the lines of the time-joining
+    selections, in the failures' bands), and the judge of which windows a second query reads
+    whole (those of the failures the lines read so far leave unexplained)."""
+    plan = narrow_plan(failures, rules, settings, intervals, project)
+    by_id = {rule.id: rule for rule in rules}
+    selections = [s for rule in time_line_readers(rules) for s in _time_selections(rule, by_id)]
+    tests = [_line_test(s) for s in selections]
+    bands = coalesce([t.band for t in plan.targets if t.band is not None], timedelta(0))
+    lines = TimeLines(
+        bands=tuple(bands),
+        tests=None if any(t is None for t in tests) else tuple(t for t in tests if t is not None),
+    )
+
+    def whole(logs: LogRead) -> list[Window]:
+        need = plan.assess(logs)
+        return coalesce([plan.targets[i].window for i in need.whole], timedelta(0))
+
+    return lines, whole
+
+
+def _line_test(selection: ServerSelection) -> LineTest | None:
+    """What `_selection_clause` asks the Logging API, as plain data for SQL (None: any line)."""
+    kinds = _many(selection.kind)
+    severities = _many(selection.severity)
+    if not severities and selection.severity_min:
+        low = SEVERITY_RANK.get(selection.severity_min, 0)
+        # a severity it does not know ranks as DEFAULT: at DEFAULT every line passes
+        severities = [n for n, rank in SEVERITY_RANK.items() if rank >= low] if low else []
+    statuses = _many(selection.http_status)
+    needles = _many(selection.message_contains)
+    terms = all_of(
+        [
+            contains_terms(needles) if needles else None,
+            regex_terms(selection.message_re) if selection.message_re else None,
+        ]
+    )
+    test = LineTest(
+        kinds=tuple(sorted(kinds)) if kinds and "other" not in kinds else None,
+        severities=tuple(sorted(s.upper() for s in severities)) if severities else None,
+        statuses=tuple(sorted(int(c) for c in statuses)) if statuses else None,
+        status_in_text=bool(statuses) and kinds != ["request"],
+        terms=tuple(tuple(sorted(a)) for a in terms) if terms else None,
+    )
+    return None if test == LineTest() else test
 
 
 def _time_selections(rule: Rule, by_id: dict[str, Rule]) -> list[ServerSelection]:

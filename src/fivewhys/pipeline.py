@@ -50,7 +50,7 @@ from fivewhys.model import (
     WindowQuery,
     WindowStatus,
 )
-from fivewhys.narrowing import narrow_plan
+from fivewhys.narrowing import bigquery_lines, narrow_plan
 from fivewhys.patterns import with_patterns
 from fivewhys.redact import clean_report, redact_frame
 from fivewhys.report.html import render_html
@@ -178,7 +178,10 @@ def _analyze(analysis: Analysis) -> Report:
         logs = dataclasses.replace(logs, frame=redact_frame(logs.frame))
         save_bundle(analysis.save_logs, logs)
     pulls = logs.pulls
-    project = pulls[0].project if pulls else _project(logs.frame)
+    # a BigQuery job may run in another project than the one the logs were written in: links
+    # and commands name the logs' own
+    pulled = pulls[0].project if pulls else None
+    project = pulled if pulls and pulls[0].bigquery is None else _project(logs.frame) or pulled
     correlation = _uncounted(
         correlate(
             failures, logs.frame, settings.window, time_caps(failures, rules), results.intervals
@@ -316,11 +319,19 @@ def pull(
 
 
 def query_bigquery(
-    source: BigQuerySource, failures: Sequence[Failure], settings: Settings, patterns: IdPatterns
+    source: BigQuerySource,
+    failures: Sequence[Failure],
+    settings: Settings,
+    patterns: IdPatterns,
+    rules: Sequence[Rule],
+    intervals: Sequence[RunInterval] = (),
 ) -> LogRead:
-    """The candidate entries of the failures' windows from BigQuery (see `logs/bigquery_sql.py`)."""
+    """The entries of the failures' windows their report reads, from BigQuery: the keyed lines and
+    the lines their rules join by time, then the windows of those left unexplained whole (see
+    `logs/bigquery_sql.py`, `narrowing.bigquery_lines`)."""
     windows, keys = _bigquery_scope(failures, settings)
-    return read_bigquery(source, windows, keys, id_patterns=patterns)
+    time, whole = bigquery_lines(failures, rules, settings, intervals, source.project)
+    return read_bigquery(source, windows, keys, time=time, whole=whole, id_patterns=patterns)
 
 
 def pull_bigquery(
@@ -330,11 +341,14 @@ def pull_bigquery(
     tz: tzinfo | None = None,
     settings: Settings | None = None,
 ) -> LogRead:
-    """Query BigQuery for the failures in `results` (what `fivewhys pull --bigquery` keeps)."""
+    """Query BigQuery for the failures in `results` (what `fivewhys pull --bigquery` keeps): the
+    lines the bundled and configured rules can read."""
     settings = settings or Settings()
     patterns = settings.id_patterns()
-    failures = read_results(results, tz=tz, patterns=patterns).failures
-    return query_bigquery(source, [f for f in failures if f.placed], settings, patterns)
+    read = read_results(results, tz=tz, patterns=patterns)
+    rules = _configured_rules(settings, ())
+    failures = [f for f in read.failures if f.placed]
+    return query_bigquery(source, failures, settings, patterns, rules, read.intervals)
 
 
 def bigquery_plan(
@@ -344,12 +358,25 @@ def bigquery_plan(
     tz: tzinfo | None = None,
     settings: Settings | None = None,
     started_at: datetime | None = None,
+    rule_dirs: Sequence[Path] = (),
 ) -> Query | None:
-    """The query `--bigquery` would send for `results` (None: no failure to query for)."""
+    """The first query `--bigquery` would send for `results` (None: no failure to query for); a
+    second may follow for the failures it leaves unexplained."""
     settings = settings or Settings()
     read = read_results(results, tz=tz, patterns=settings.id_patterns(), started_at=started_at)
-    windows, keys = _bigquery_scope([f for f in read.failures if f.placed], settings)
-    return plan(source, windows, keys)[1] if windows else None
+    failures = [f for f in read.failures if f.placed]
+    windows, keys = _bigquery_scope(failures, settings)
+    if not windows:
+        return None
+    rules = _configured_rules(settings, rule_dirs)
+    time, _whole = bigquery_lines(failures, rules, settings, read.intervals, source.project)
+    return plan(source, windows, keys, time)[1]
+
+
+def _configured_rules(settings: Settings, rule_dirs: Sequence[Path]) -> list[Rule]:
+    """The bundled rules, the configured ones, then `rule_dirs`."""
+    dirs = [bundled_rules_dir(), *(Path(p) for p in settings.rules), *rule_dirs]
+    return load_rules(dirs, collect_errors=False)
 
 
 def _bigquery_scope(
@@ -407,7 +434,10 @@ def _read_logs(
     """Pulled for the failure windows (narrowly unless asked for all), read from the files
     given, or none at all; with the ranges a narrow pull did not read in full."""
     if analysis.bigquery is not None:
-        return query_bigquery(analysis.bigquery, failures, analysis.settings, patterns), ()
+        read = query_bigquery(
+            analysis.bigquery, failures, analysis.settings, patterns, rules, intervals
+        )
+        return read, ()
     if analysis.live is not None:
         windows = [failure_window(f, analysis.settings.window) for f in failures]
         plan = narrow_plan(failures, rules, analysis.settings, intervals, analysis.live.project)

@@ -1,5 +1,9 @@
 """Logs routed to BigQuery (a Log Analytics linked dataset, or a log sink's tables) as a LogFrame:
-one dry-run-guarded query, through the real google-cloud-bigquery client.
+dry-run-guarded queries, through the real google-cloud-bigquery client.
+
+The first query reads the failures' keyed lines and the lines their rules join by time; when the
+analysis above says some windows must be read whole (failures no rule explains list any line of
+their window), a second query reads every line of those windows.
 
 The layout is told by the dataset's tables (`tables.list`; a sink table's columns by
 `tables.get`). A dry run says the bytes the query will scan; above `max_bytes` the read is
@@ -27,6 +31,7 @@ from fivewhys.logs.bigquery_sql import (
     LayoutKind,
     Query,
     SinkTable,
+    TimeLines,
     build_query,
 )
 from fivewhys.logs.entry import LogBatch, normalize_entries
@@ -78,12 +83,15 @@ def bytes_text(count: int) -> str:
 
 
 def plan(
-    source: BigQuerySource, windows: Sequence[Window], keys: Sequence[str]
+    source: BigQuerySource,
+    windows: Sequence[Window],
+    keys: Sequence[str],
+    time: TimeLines | None = None,
 ) -> tuple[Layout, Query]:
-    """The dataset's layout and the query for `windows` (coalesced, non-empty)."""
+    """The dataset's layout and the first query for `windows` (coalesced, non-empty)."""
     with _Connection(source) as connection:
         layout = connection.layout()
-        return layout, build_query(layout, windows, keys, source.services)
+        return layout, build_query(layout, windows, keys, source.services, time)
 
 
 def read_bigquery(
@@ -91,43 +99,44 @@ def read_bigquery(
     windows: Sequence[Window],
     keys: Sequence[str],
     *,
+    time: TimeLines | None = None,
+    whole: Callable[[LogRead], Sequence[Window]] | None = None,
     id_patterns: IdPatterns = DEFAULT_PATTERNS,
 ) -> LogRead:
     """The candidate entries of `windows` (coalesced) as a LogRead whose pull records the query,
-    the layout and the bytes scanned. Raises `BigQueryError` (one line) when nothing can be read."""
+    the layout and the bytes scanned; then every entry of the windows `whole` names, judged on
+    what the first query gave. Raises `BigQueryError` (one line) when nothing can be read."""
     say = source.progress or _quiet
     label = f"bigquery:{source.project}.{source.dataset}"
     if not windows:
         return collect([], [label])
     with _Connection(source) as connection:
         layout = connection.layout()
-        query = build_query(layout, windows, keys, source.services)
-        estimate = connection.dry_run(query)
-        say(
-            f"BigQuery {source.project}.{source.dataset}: the query will scan "
-            f"{bytes_text(estimate)} ({_LAYOUT_WORDS[layout.kind]}, {len(query.tables)} table(s))"
-        )
-        if estimate > source.max_bytes:
-            raise BigQueryError(
-                f"the BigQuery query would scan {bytes_text(estimate)}, more than --max-bytes "
-                f"{bytes_text(source.max_bytes)}: raise --max-bytes, or narrow the windows"
-            )
+        queries = [build_query(layout, windows, keys, source.services, time)]
         rows: list[dict[str, Any]] = []
-        scanned, broke_off = connection.run(query, rows)
-    batch = LogBatch(label=label)
-    entries = ((f"{label} row {n}", _entry(row, layout)) for n, row in enumerate(rows, 1))
-    normalize_entries(entries, id_patterns=id_patterns, batch=batch)
+        scanned, broke_off = _guarded(connection, queries[0], rows, say)
+        again = whole(_read(rows, layout, label, id_patterns)) if whole and not broke_off else ()
+        if again:
+            every = TimeLines(bands=tuple(again), tests=None)
+            queries.append(build_query(layout, again, [], source.services, every))
+            more: list[dict[str, Any]] = []
+            what = f"a second query (every line of {len(again)} window(s) left unexplained)"
+            more_scanned, broke_off = _guarded(connection, queries[1], more, say, what)
+            scanned += more_scanned
+            rows = [r for r in rows if _within(r["timestamp"], again) is None] + more
+            rows.sort(key=lambda r: (r["timestamp"], r["insert_id"] is not None, r["insert_id"]))
     status: WindowStatus = "complete" if broke_off is None else "partial"
     reason = (
         None if broke_off is None else f"the results broke off after {len(rows)} rows: {broke_off}"
     )
     pulled_at = datetime.now(UTC)
     counts = _per_window(rows, windows)
+    tables = tuple(dict.fromkeys(t for q in queries for t in q.tables))
     pull = PullInfo(
         project=source.project,
         services=source.services,
         api_endpoint=source.endpoint,
-        filter=query.sql,
+        filter="\n;\n".join(q.sql for q in queries),
         pulled_at=pulled_at,
         windows=tuple(
             PulledWindow(
@@ -143,16 +152,62 @@ def read_bigquery(
         bigquery=BigQueryScan(
             dataset=f"{source.project}.{source.dataset}",
             layout=_LAYOUT_WORDS[layout.kind],
-            tables=query.tables,
+            tables=tables,
             bytes_scanned=scanned,
             rows=len(rows),
+            queries=len(queries),
         ),
     )
     say(
         f"BigQuery: {len(rows)} rows, {bytes_text(scanned)} scanned"
+        + (f" in {len(queries)} queries" if len(queries) > 1 else "")
         + (f" (partial: {broke_off})" if broke_off else "")
     )
-    return collect([batch], [label], pulls=[pull])
+    return _read(rows, layout, label, id_patterns, pull)
+
+
+def _guarded(
+    connection: _Connection,
+    query: Query,
+    rows: list[dict[str, Any]],
+    say: Callable[[str], None],
+    what: str = "the query",
+) -> tuple[int, str | None]:
+    """Dry-run `query`, refuse it above `max_bytes`, run it into `rows`: (bytes, why it broke
+    off)."""
+    source = connection.source
+    estimate = connection.dry_run(query)
+    say(
+        f"BigQuery {source.project}.{source.dataset}: {what} will scan "
+        f"{bytes_text(estimate)} ({_LAYOUT_WORDS[connection.kind]}, {len(query.tables)} table(s))"
+    )
+    if estimate > source.max_bytes:
+        raise BigQueryError(
+            f"the BigQuery query would scan {bytes_text(estimate)}, more than --max-bytes "
+            f"{bytes_text(source.max_bytes)}: raise --max-bytes, or narrow the windows"
+        )
+    return connection.run(query, rows)
+
+
+def _read(
+    rows: Sequence[Mapping[str, Any]],
+    layout: Layout,
+    label: str,
+    id_patterns: IdPatterns,
+    pull: PullInfo | None = None,
+) -> LogRead:
+    batch = LogBatch(label=label)
+    entries = ((f"{label} row {n}", _entry(row, layout)) for n, row in enumerate(rows, 1))
+    normalize_entries(entries, id_patterns=id_patterns, batch=batch)
+    return collect([batch], [label], pulls=[pull] if pull else [])
+
+
+def _within(moment: datetime, windows: Sequence[Window]) -> int | None:
+    """The index of the window holding `moment` (ends inclusive), None outside every one."""
+    for i, window in enumerate(windows):
+        if window.start <= moment <= window.end:
+            return i
+    return None
 
 
 def _quiet(line: str) -> None:
@@ -162,11 +217,9 @@ def _quiet(line: str) -> None:
 def _per_window(rows: Sequence[Mapping[str, Any]], windows: Sequence[Window]) -> list[int]:
     counts = [0] * len(windows)
     for row in rows:
-        moment = row["timestamp"]
-        for i, window in enumerate(windows):
-            if window.start <= moment <= window.end:
-                counts[i] += 1
-                break
+        index = _within(row["timestamp"], windows)
+        if index is not None:
+            counts[index] += 1
     return counts
 
 
@@ -229,6 +282,7 @@ class _Connection:
     def __init__(self, source: BigQuerySource) -> None:
         self.source = source
         self.client: Any = None
+        self.kind: LayoutKind = "log-analytics"
 
     def __enter__(self) -> _Connection:
         # imported here: the client library is slow to import and only --bigquery needs it
@@ -262,6 +316,7 @@ class _Connection:
             listed = list(self.client.list_tables(dataset))
         names = {t.table_id: t for t in listed}
         if ALL_LOGS in names:
+            self.kind = "log-analytics"
             return Layout(source.project, source.dataset, "log-analytics")
         sharded = [n for n in names if (m := SHARD.match(n)) and m["base"] in SINK_TABLES]
         plain = [n for n in names if n in SINK_TABLES]
@@ -271,6 +326,7 @@ class _Connection:
                 "the tables of a Cloud Run log sink (run_googleapis_com_*): check --bigquery"
             )
         kind: LayoutKind = "sink-sharded" if sharded else "sink-partitioned"
+        self.kind = kind
         tables = []
         for name in sorted(sharded or plain):
             base = m["base"] if (m := SHARD.match(name)) and sharded else name
@@ -283,10 +339,10 @@ class _Connection:
         bq = self.bigquery
         params: list[Any] = []
         for p in query.params:
-            if p.type == "TIMESTAMP":
-                params.append(bq.ScalarQueryParameter(p.name, "TIMESTAMP", p.value))
-            elif p.type == "ARRAY<STRING>":
-                params.append(bq.ArrayQueryParameter(p.name, "STRING", p.value))
+            if p.type in ("TIMESTAMP", "STRING"):
+                params.append(bq.ScalarQueryParameter(p.name, p.type, p.value))
+            elif p.type in ("ARRAY<STRING>", "ARRAY<INT64>"):
+                params.append(bq.ArrayQueryParameter(p.name, p.type[6:-1], p.value))
             else:
                 structs = [
                     bq.StructQueryParameter(

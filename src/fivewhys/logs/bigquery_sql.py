@@ -1,5 +1,5 @@
-"""The one SQL query a BigQuery analysis sends: the failure windows as a table of ranges, the
-failures' keys, and only the columns the LogFrame is built from.
+"""The SQL a BigQuery analysis sends: the failure windows as a table of ranges, the failures'
+keys, the lines a time-joining rule can read, and only the columns the LogFrame is built from.
 
 Two layouts of the same LogEntries are read (their schemas: `tests/fake_bigquery.py` names the
 documentation each follows):
@@ -11,11 +11,12 @@ documentation each follows):
   (`<table>_YYYYMMDD`) or partitioned on `timestamp`.
 
 A row comes back when it lies in a failure window and either holds one of the failures' keys
-(connection id, user id, trace) anywhere in its text, payload, labels, trace or URL, or is a line
-a time-joining rule can read without a key: a request log that is not a plain success (status
-missing or 300 and above: the redirect rule joins a 3xx by time), the platform's system log, a
-line at ERROR or above. Every value is a query parameter; the constant
-outer time range on `timestamp` lets BigQuery prune partitions (and picks the shards).
+(connection id, user id, trace) anywhere in its text, payload, labels, trace or URL, or lies in
+a band where a rule joins lines by time and passes one of the `LineTest`s (kinds, severities,
+statuses, message terms: read off the rules above this layer, which hands them down as plain
+data). A `LineTest` is a necessary condition, never a sufficient one: a row it keeps out no
+selection could take. Every value is a query parameter; the constant outer time range on
+`timestamp` lets BigQuery prune partitions (and picks the shards).
 """
 
 from __future__ import annotations
@@ -40,10 +41,14 @@ SINK_TABLES = {
     "run_googleapis_com_varlog_system": "system",
 }
 SHARD = re.compile(r"^(?P<base>[A-Za-z0-9_]+?)_(?P<day>\d{8})$")
-#: severities a time-only candidate may have without being a request or system line
-SEVERE = ("ERROR", "CRITICAL", "ALERT", "EMERGENCY")
-#: the lowest status of a request log read without a key: 1xx and 2xx are plain successes
-NOT_PLAIN = 300
+#: logName patterns of the line kinds (as `logs.entry.kind_of` tells them; `%2F` or `/`)
+KIND_PATTERNS = (
+    ("request", r"run\.googleapis\.com(%2[Ff]|/)requests$"),
+    ("stdout", r"/logs/(.*(%2[Ff]|/))?stdout$"),
+    ("stderr", r"/logs/(.*(%2[Ff]|/))?stderr$"),
+    ("system", r"varlog(%2[Ff]|/)system$"),
+    ("audit", r"/logs/cloudaudit\.googleapis\.com"),
+)
 #: the columns every SELECT of the query returns, in order
 COLUMNS = (
     "timestamp", "severity", "log_name", "insert_id", "text_payload", "json_payload",
@@ -73,6 +78,32 @@ class Layout:
     dataset: str
     kind: LayoutKind
     tables: tuple[SinkTable, ...] = ()
+
+
+@dataclass(frozen=True)
+class LineTest:
+    """The lines one rule selection can take, as the query can tell them; None accepts any.
+
+    `kinds` are LogFrame kinds (request, stdout, stderr, system, audit; a line of another log
+    passes); `severities` the names accepted (DEFAULT also for a line without one); `statuses`
+    a request log's status, or those digits in another line's text when `status_in_text`;
+    `terms` alternatives of lower-case terms one of which the message holds every term of (a
+    line whose message is not verbatim text passes: `search_terms` explains)."""
+
+    kinds: tuple[str, ...] | None = None
+    severities: tuple[str, ...] | None = None
+    statuses: tuple[int, ...] | None = None
+    status_in_text: bool = False
+    terms: tuple[tuple[str, ...], ...] | None = None
+
+
+@dataclass(frozen=True)
+class TimeLines:
+    """The lines without a key a query returns: inside one of `bands`, passing one of `tests`
+    (None: any line there)."""
+
+    bands: tuple[Window, ...] = ()
+    tests: tuple[LineTest, ...] | None = ()
 
 
 @dataclass(frozen=True)
@@ -110,29 +141,129 @@ def parse_dataset(text: str) -> tuple[str, str]:
 
 
 def build_query(
-    layout: Layout, windows: Sequence[Window], keys: Sequence[str], services: Sequence[str]
+    layout: Layout,
+    windows: Sequence[Window],
+    keys: Sequence[str],
+    services: Sequence[str],
+    time: TimeLines | None = None,
 ) -> Query:
-    """The one query for `windows` (coalesced, non-empty) of `services` (none: all)."""
+    """The query for `windows` (coalesced, non-empty) of `services` (none: all): the rows holding
+    one of `keys`, and the lines `time` describes."""
+    time = time or TimeLines()
     start = min(w.start for w in windows)
     end = max(w.end for w in windows)
-    params = (
+    params = [
         Param("p_scan_start", "TIMESTAMP", start),
         Param("p_scan_end", "TIMESTAMP", end),
         Param("p_windows", _WINDOWS_TYPE, [(w.start, w.end) for w in windows]),
         Param("p_keys", "ARRAY<STRING>", search_keys(keys)),
         Param("p_services", "ARRAY<STRING>", sorted(set(services))),
-    )
+    ]
+    tests = _Tests(time, params)
     if layout.kind == "log-analytics":
         tables = [f"{layout.project}.{layout.dataset}.{ALL_LOGS}"]
-        selects = [_analytics_select(tables[0])]
+        selects = [_analytics_select(tables[0], tests)]
     else:
         chosen = _sink_tables(layout, start, end)
         tables = [f"{layout.project}.{layout.dataset}.{t.name}" for t in chosen]
-        selects = [_sink_select(name, table) for name, table in zip(tables, chosen, strict=True)]
+        selects = [
+            _sink_select(name, table, tests) for name, table in zip(tables, chosen, strict=True)
+        ]
     if not selects:
         selects = [_nothing()]
     sql = "\nUNION ALL\n".join(selects) + "\nORDER BY timestamp, insert_id"
-    return Query(sql=sql, params=params, tables=tuple(tables))
+    return Query(sql=sql, params=tuple(params), tables=tuple(tables))
+
+
+class _Tests:
+    """The time-only condition of `TimeLines`, its values added to the query's parameters."""
+
+    def __init__(self, time: TimeLines, params: list[Param]) -> None:
+        self.any_line = time.tests is None
+        self.tests = () if time.tests is None else tuple(dict.fromkeys(time.tests))
+        self.bands = time.bands if (self.any_line or self.tests) else ()
+        self.params = params
+        if not self.bands:
+            return
+        params.append(Param("p_bands", _WINDOWS_TYPE, [(b.start, b.end) for b in self.bands]))
+        if any(t.kinds for t in self.tests):
+            params += [Param(f"p_kind_{k}", "STRING", rx) for k, rx in KIND_PATTERNS]
+        if any(t.terms for t in self.tests):
+            # colour codes are stripped from a message (and may split a term): as text, as JSON
+            params += [Param("p_esc", "STRING", "\x1b"), Param("p_esc_json", "STRING", "\\u001b")]
+        for n, test in enumerate(self.tests):
+            if test.kinds:
+                params.append(Param(f"p_t{n}_kinds", "ARRAY<STRING>", sorted(test.kinds)))
+            if test.severities:
+                params.append(Param(f"p_t{n}_severities", "ARRAY<STRING>", sorted(test.severities)))
+            if test.statuses:
+                codes = sorted(test.statuses)
+                params.append(Param(f"p_t{n}_statuses", "ARRAY<INT64>", codes))
+                if test.status_in_text:
+                    params.append(Param(f"p_t{n}_codes", "ARRAY<STRING>", [str(c) for c in codes]))
+            for m, terms in enumerate(test.terms or ()):
+                params.append(Param(f"p_t{n}_terms{m}", "ARRAY<STRING>", sorted(terms)))
+
+    def clause(self, c: dict[str, str]) -> str | None:
+        """The condition on a row of columns `c` (SQL expressions), None when nothing is read
+        without a key."""
+        if not self.bands:
+            return None
+        band = (
+            "EXISTS (SELECT 1 FROM UNNEST(@p_bands) AS b"
+            " WHERE e.timestamp BETWEEN b.start_at AND b.end_at)"
+        )
+        if self.any_line:
+            return band
+        kind = (
+            "CASE "
+            + " ".join(
+                f"WHEN REGEXP_CONTAINS({c['log_name']}, @p_kind_{k}) THEN '{k}'"
+                for k, _ in KIND_PATTERNS
+            )
+            + " END"
+        )
+        payloads = f"IFNULL({c['text_payload']}, ''), ' ', IFNULL({c['json_payload']}, '')"
+        text = f"LOWER(CONCAT({payloads}))"
+        http = [c[n] for n in ("request_method", "request_url", "status", "user_agent")]
+        unsearched = " OR ".join(
+            [
+                *(f"{h} IS NOT NULL" for h in http),
+                f"{c['proto_payload']} IS NOT NULL",
+                f"({c['text_payload']} IS NULL AND {c['json_payload']} IS NULL)",
+                f"({c['json_payload']} IS NOT NULL"
+                f" AND JSON_VALUE({c['json_payload']}, '$.message') IS NULL)",
+                f"STRPOS({text}, @p_esc) > 0",
+                f"STRPOS({text}, @p_esc_json) > 0",
+            ]
+        )
+        ors = []
+        for n, test in enumerate(self.tests):
+            parts = []
+            if test.kinds:
+                parts.append(f"IFNULL({kind} IN UNNEST(@p_t{n}_kinds), TRUE)")
+            if test.severities:
+                severity = f"IFNULL(UPPER({c['severity']}), 'DEFAULT')"
+                parts.append(f"{severity} IN UNNEST(@p_t{n}_severities)")
+            if test.statuses:
+                status = f"IFNULL({c['status']} IN UNNEST(@p_t{n}_statuses), FALSE)"
+                if test.status_in_text:
+                    status = (
+                        f"({status} OR EXISTS (SELECT 1 FROM UNNEST(@p_t{n}_codes) AS s"
+                        f" WHERE STRPOS({text}, s) > 0))"
+                    )
+                parts.append(status)
+            if test.terms:
+                found = [
+                    f"NOT EXISTS (SELECT 1 FROM UNNEST(@p_t{n}_terms{m}) AS t"
+                    f" WHERE STRPOS({text}, t) = 0)"
+                    for m in range(len(test.terms))
+                ]
+                parts.append("(" + " OR ".join([unsearched, *found]) + ")")
+            ors.append(" AND ".join(parts) if parts else "TRUE")
+        if not ors:
+            return None
+        return f"({band}\n      AND (" + "\n        OR ".join(f"({o})" for o in ors) + "))"
 
 
 def search_keys(keys: Sequence[str]) -> list[str]:
@@ -172,10 +303,9 @@ _IN_WINDOWS = (
     "EXISTS (SELECT 1 FROM UNNEST(@p_windows) AS w"
     " WHERE e.timestamp BETWEEN w.start_at AND w.end_at)"
 )
-_SEVERE = "e.severity IN (" + ", ".join(f"'{s}'" for s in SEVERE) + ")"
 
 
-def _where(service: str, candidates: list[str], haystack: list[str]) -> str:
+def _where(service: str, time: str | None, haystack: list[str]) -> str:
     return "\n".join(
         [
             "WHERE e.timestamp BETWEEN @p_scan_start AND @p_scan_end",
@@ -183,13 +313,13 @@ def _where(service: str, candidates: list[str], haystack: list[str]) -> str:
             f"  AND (ARRAY_LENGTH(@p_services) = 0 OR {service} IN UNNEST(@p_services))",
             f"  AND {_IN_WINDOWS}",
             f"  AND ({_keyed(haystack)}",
-            *(f"    OR {c}" for c in candidates),
+            *([f"    OR {time}"] if time else []),
             "  )",
         ]
     )
 
 
-def _analytics_select(table: str) -> str:
+def _analytics_select(table: str, tests: _Tests) -> str:
     columns = {
         "timestamp": "e.timestamp",
         "severity": "e.severity",
@@ -217,17 +347,11 @@ def _analytics_select(table: str) -> str:
         "e.trace",
         "e.http_request.request_url",
     ]
-    candidates = [
-        "(e.log_id = 'run.googleapis.com/requests'"
-        f" AND (e.http_request.status IS NULL OR e.http_request.status >= {NOT_PLAIN}))",
-        "e.log_id = 'run.googleapis.com/varlog/system'",
-        _SEVERE,
-    ]
     service = "JSON_VALUE(e.resource.labels, '$.service_name')"
-    return _select(columns, table) + "\n" + _where(service, candidates, haystack)
+    return _select(columns, table) + "\n" + _where(service, tests.clause(columns), haystack)
 
 
-def _sink_select(name: str, table: SinkTable) -> str:
+def _sink_select(name: str, table: SinkTable, tests: _Tests) -> str:
     have = table.columns
 
     def column(path: str, kind: str = "STRING", wrap: str = "{}") -> str:
@@ -256,15 +380,8 @@ def _sink_select(name: str, table: SinkTable) -> str:
     haystack = [
         columns[c] for c in ("text_payload", "json_payload", "labels", "trace", "request_url")
     ]
-    kind = table.kind
-    candidates = [_SEVERE] if "severity" in have else []
-    if kind == "request":
-        status = columns["status"]
-        candidates.insert(0, f"({status} IS NULL OR {status} >= {NOT_PLAIN})")
-    elif kind == "system":
-        candidates.insert(0, "TRUE")
     service = column("resource.labels.service_name")
-    return _select(columns, name) + "\n" + _where(service, candidates, haystack)
+    return _select(columns, name) + "\n" + _where(service, tests.clause(columns), haystack)
 
 
 def _select(columns: dict[str, str], table: str) -> str:
@@ -291,6 +408,8 @@ def literal(value: Any, kind: str) -> str:
         return string_literal(value)
     if kind == "ARRAY<STRING>":
         return "[" + ", ".join(string_literal(v) for v in value) + "]"
+    if kind == "ARRAY<INT64>":
+        return "[" + ", ".join(str(int(v)) for v in value) + "]"
     if kind == _WINDOWS_TYPE:
         structs = [
             f"STRUCT({literal(s, 'TIMESTAMP')} AS start_at, {literal(e, 'TIMESTAMP')} AS end_at)"
