@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -27,12 +28,9 @@ from fivewhys.deeper import with_revisions, with_tracebacks
 from fivewhys.deploys import read_deploys
 from fivewhys.errors import FivewhysError
 from fivewhys.ids import IdPatterns
-from fivewhys.logs.bigquery import BigQuerySource, plan, read_bigquery
-from fivewhys.logs.bigquery_sql import Query
 from fivewhys.logs.bundle import BundleMeta, write_bundle
 from fivewhys.logs.files import LogRead, read_log_files
 from fivewhys.logs.frame import empty_logframe
-from fivewhys.logs.live import LivePull, LiveSource, pull_logs
 from fivewhys.logs.query import build_filter, coalesce, gcloud_command, window_queries
 from fivewhys.model import (
     Cause,
@@ -48,10 +46,7 @@ from fivewhys.model import (
     WindowQuery,
     WindowStatus,
 )
-from fivewhys.narrowing import narrow_plan
 from fivewhys.redact import clean_report, redact_frame
-from fivewhys.report.html import render_html
-from fivewhys.report.jira import render_jira
 from fivewhys.report.json import render_json
 from fivewhys.report.markdown import render_markdown
 from fivewhys.report.text import utc
@@ -60,6 +55,11 @@ from fivewhys.revisions import run_revisions
 from fivewhys.rules.loader import bundled_rules_dir, load_rules
 from fivewhys.rules.schema import Rule
 from fivewhys.whys import build_causes, explain_failures, failure_reports, time_caps
+
+if TYPE_CHECKING:  # imported where used: a file analysis pulls, queries and bundles nothing
+    from fivewhys.logs.bigquery import BigQuerySource
+    from fivewhys.logs.bigquery_sql import Query
+    from fivewhys.logs.live import LivePull, LiveSource
 
 #: 1.2: attempts, flaky tests, intermittent causes, shards, runner timeouts and their frames;
 #: 1.3: the whys past the server line: each cause's stitched stack traces (`tracebacks`) and
@@ -84,6 +84,13 @@ class Flavor(StrEnum):
 
     GFM = "gfm"
     JIRA = "jira"
+
+
+def render_html(report: Report) -> str:
+    """The HTML report (its renderer is imported only for it)."""
+    from fivewhys.report.html import render_html
+
+    return render_html(report)
 
 
 RENDERERS = {
@@ -243,6 +250,8 @@ def pull(
     settings: Settings | None = None,
 ) -> LivePull:
     """Pull the logs of the failure windows in `results` (what `fivewhys pull` keeps)."""
+    from fivewhys.logs.live import pull_logs
+
     settings = settings or Settings()
     patterns = settings.id_patterns()
     failures = read_results(results, tz=tz, patterns=patterns).failures
@@ -254,6 +263,8 @@ def query_bigquery(
     source: BigQuerySource, failures: Sequence[Failure], settings: Settings, patterns: IdPatterns
 ) -> LogRead:
     """The candidate entries of the failures' windows from BigQuery (see `logs/bigquery_sql.py`)."""
+    from fivewhys.logs.bigquery import read_bigquery
+
     windows, keys = _bigquery_scope(failures, settings)
     return read_bigquery(source, windows, keys, id_patterns=patterns)
 
@@ -281,6 +292,8 @@ def bigquery_plan(
     started_at: datetime | None = None,
 ) -> Query | None:
     """The query `--bigquery` would send for `results` (None: no failure to query for)."""
+    from fivewhys.logs.bigquery import plan
+
     settings = settings or Settings()
     read = read_results(results, tz=tz, patterns=settings.id_patterns(), started_at=started_at)
     windows, keys = _bigquery_scope([f for f in read.failures if f.placed], settings)
@@ -326,6 +339,8 @@ def format_for(path: Path | None) -> OutputFormat:
 def render(report: Report, output_format: OutputFormat, flavor: Flavor = Flavor.GFM) -> str:
     """The report as text in one format (and, for Markdown, one flavor)."""
     if output_format is OutputFormat.MARKDOWN and flavor is Flavor.JIRA:
+        from fivewhys.report.jira import render_jira
+
         return render_jira(report)
     return RENDERERS[output_format](report)
 
@@ -342,6 +357,9 @@ def _read_logs(
     if analysis.bigquery is not None:
         return query_bigquery(analysis.bigquery, failures, analysis.settings, patterns)
     if analysis.live is not None:
+        from fivewhys.logs.live import pull_logs
+        from fivewhys.narrowing import narrow_plan
+
         windows = [failure_window(f, analysis.settings.window) for f in failures]
         plan = narrow_plan(failures, rules, analysis.settings, intervals, analysis.live.project)
         return pull_logs(analysis.live, windows, id_patterns=patterns, narrow=plan).logs
