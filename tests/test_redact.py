@@ -12,9 +12,12 @@ from test_secrets_everywhere import NEAR_MISSES, SECRETS
 from fivewhys.redact import (
     _MAY_HOLD_A_SECRET,
     TEXT_COLUMNS,
+    _clean_all,
+    _clean_tree,
     _cleaned,
     _may_hold_a_secret,
     _substitute,
+    clean_text,
     redact_frame,
     redact_text,
 )
@@ -128,6 +131,51 @@ def test_only_what_held_a_secret_is_copied() -> None:
     assert doc.lines[1].message.endswith(JWT)  # the original is not changed
     nothing = _Doc(title="run", lines=(clean,), counts={"plain": 2})
     assert _cleaned(nothing) is nothing
+
+
+def test_a_tree_is_cleaned_as_node_by_node() -> None:
+    """clean_report's batched cleaning gives what cleaning every node on its own gives, and
+    copies nothing when nothing changes."""
+    clean = _Line(message="handshake rejected", status=403)
+    doc = _Doc(
+        title="run\x1b[31m",
+        lines=(clean, _Line(message=f"Authorization: Bearer {JWT}"), _Line(message="::error::x")),
+        counts={"token=abcdefgh": 1, "plain": 2, "a\r\nb": 3},
+    )
+    assert _clean_tree(doc) == _cleaned(doc)
+    assert _clean_tree(doc).lines[0] is clean
+    nothing = _Doc(title="run", lines=(clean,), counts={"plain": 2})
+    assert _clean_tree(nothing) is nothing
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *(secret for kind in SECRETS.values() for secret in kind),
+        *NEAR_MISSES,
+        "ſession_id=abcdef",
+        "ApI_\u212aEY=abcdef",
+        "plain text",
+        "a\r\nb",
+        "bell\x07",
+        "del\x7f",
+        "esc \x1b[31mred",
+        "nul\x00",
+        "c1 \x9b",
+        "bidi \u202e",
+        "::warning::x",
+        "  ::set-output name=x::y",
+        "line\n::error::x",
+        "a ##[group]b",
+        "##vso[task.setvariable]x",
+        "tab\tand\nnewline stay",
+        "a:b #c : : # #",  # near misses of the command marks
+    ],
+)
+def test_batched_cleaning_is_clean_text(text: str) -> None:
+    """The one polars pre-check over a report's strings lets through only strings
+    clean_text leaves as they are: each comes back as clean_text gives it."""
+    assert _clean_all([text, "plain"]) == [clean_text(text), "plain"]
 
 
 def test_a_frame_is_redacted_as_its_rows_would_be() -> None:

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -20,15 +20,15 @@ from fivewhys.config import Settings, load_settings
 from fivewhys.controls import escape_controls
 from fivewhys.errors import ExitCode, FivewhysError
 from fivewhys.linear_regex import without_surrogates
-from fivewhys.logs.bigquery import ENDPOINT_ENV as BIGQUERY_ENDPOINT_ENV
-from fivewhys.logs.bigquery import BigQuerySource
-from fivewhys.logs.bigquery_sql import parse_dataset
-from fivewhys.logs.cache import WindowCache, default_cache_dir
+from fivewhys.logs.endpoints import BIGQUERY_ENDPOINT_ENV, LOGGING_ENDPOINT_ENV, check_endpoint
 from fivewhys.logs.frame import SEVERITY_RANK
-from fivewhys.logs.live import ENDPOINT_ENV, LiveSource, check_endpoint
 from fivewhys.model import Report
 from fivewhys.pipeline import Flavor
 from fivewhys.redact import clean_text
+
+if TYPE_CHECKING:  # imported where used: a file analysis neither pulls nor queries
+    from fivewhys.logs.bigquery import BigQuerySource
+    from fivewhys.logs.live import LiveSource
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -211,10 +211,10 @@ def live_options(command: F) -> F:
             click.option(
                 "--api-endpoint",
                 "endpoint",
-                envvar=ENDPOINT_ENV,
+                envvar=LOGGING_ENDPOINT_ENV,
                 metavar="URL",
                 help="Cloud Logging API endpoint, e.g. an emulator; plain http:// is read "
-                f"anonymously (default: ${ENDPOINT_ENV}, else Google's).",
+                f"anonymously (default: ${LOGGING_ENDPOINT_ENV}, else Google's).",
             ),
             click.option(
                 "--rate",
@@ -288,6 +288,9 @@ def asks_for_pull(options: dict[str, Any]) -> bool:
 
 def live_source_from(settings: Settings, options: dict[str, Any]) -> LiveSource:
     """The live pull the options describe, checked."""
+    from fivewhys.logs.cache import WindowCache, default_cache_dir
+    from fivewhys.logs.live import LiveSource
+
     project: str | None = options["project"]
     services: tuple[str, ...] = options["services"]
     if not project:
@@ -363,6 +366,9 @@ def bigquery_source_from(
     dataset = dataset or (None if other_logs else settings.bigquery.dataset)
     if not dataset:
         return None
+    from fivewhys.logs.bigquery import BigQuerySource
+    from fivewhys.logs.bigquery_sql import parse_dataset
+
     try:
         project, name = parse_dataset(dataset)
     except ValueError as exc:

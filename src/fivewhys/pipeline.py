@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -29,12 +30,9 @@ from fivewhys.deeper import with_revisions, with_tracebacks
 from fivewhys.deploys import audit_filter, deploys_from_entries, read_deploys
 from fivewhys.errors import FivewhysError
 from fivewhys.ids import IdPatterns
-from fivewhys.logs.bigquery import BigQuerySource, plan, read_bigquery
-from fivewhys.logs.bigquery_sql import Query
 from fivewhys.logs.bundle import BundleMeta, write_bundle
 from fivewhys.logs.files import LogRead, read_log_files
 from fivewhys.logs.frame import empty_logframe
-from fivewhys.logs.live import LivePull, LiveSource, pull_logs, read_filtered
 from fivewhys.logs.query import build_filter, coalesce, gcloud_command, window_queries
 from fivewhys.model import (
     Cause,
@@ -50,11 +48,8 @@ from fivewhys.model import (
     WindowQuery,
     WindowStatus,
 )
-from fivewhys.narrowing import bigquery_lines, narrow_plan
 from fivewhys.patterns import with_patterns
 from fivewhys.redact import clean_report, redact_frame
-from fivewhys.report.html import render_html
-from fivewhys.report.jira import render_jira
 from fivewhys.report.json import render_json
 from fivewhys.report.markdown import render_markdown
 from fivewhys.report.text import utc
@@ -64,6 +59,11 @@ from fivewhys.rules.loader import bundled_rules_dir, load_rules
 from fivewhys.rules.schema import Rule
 from fivewhys.suspects import with_suspects
 from fivewhys.whys import build_causes, explain_failures, failure_reports, time_caps
+
+if TYPE_CHECKING:  # imported where used: a file analysis pulls, queries and bundles nothing
+    from fivewhys.logs.bigquery import BigQuerySource
+    from fivewhys.logs.bigquery_sql import Query
+    from fivewhys.logs.live import LivePull, LiveSource
 
 #: 1.2: attempts, flaky tests, intermittent causes, shards, runner timeouts and their frames;
 #: 1.3: the whys past the server line: each cause's stitched stack traces (`tracebacks`) and
@@ -93,6 +93,13 @@ class Flavor(StrEnum):
 
     GFM = "gfm"
     JIRA = "jira"
+
+
+def render_html(report: Report) -> str:
+    """The HTML report (its renderer is imported only for it)."""
+    from fivewhys.report.html import render_html
+
+    return render_html(report)
 
 
 RENDERERS = {
@@ -308,6 +315,8 @@ def pull(
     settings: Settings | None = None,
 ) -> LivePull:
     """Pull the logs of the failure windows in `results` (what `fivewhys pull` keeps)."""
+    from fivewhys.logs.live import pull_logs
+
     settings = settings or Settings()
     patterns = settings.id_patterns()
     read = read_results(results, tz=tz, patterns=patterns)
@@ -329,7 +338,11 @@ def query_bigquery(
     """The entries of the failures' windows their report reads, from BigQuery: the keyed lines and
     the lines their rules join by time, then the windows of those left unexplained whole (see
     `logs/bigquery_sql.py`, `narrowing.bigquery_lines`)."""
+    from fivewhys.logs.bigquery import read_bigquery
+
     windows, keys = _bigquery_scope(failures, settings)
+    from fivewhys.narrowing import bigquery_lines
+
     time, whole = bigquery_lines(failures, rules, settings, intervals, source.project)
     return read_bigquery(source, windows, keys, time=time, whole=whole, id_patterns=patterns)
 
@@ -362,6 +375,8 @@ def bigquery_plan(
 ) -> Query | None:
     """The first query `--bigquery` would send for `results` (None: no failure to query for); a
     second may follow for the failures it leaves unexplained."""
+    from fivewhys.logs.bigquery import plan
+
     settings = settings or Settings()
     read = read_results(results, tz=tz, patterns=settings.id_patterns(), started_at=started_at)
     failures = [f for f in read.failures if f.placed]
@@ -369,6 +384,8 @@ def bigquery_plan(
     if not windows:
         return None
     rules = _configured_rules(settings, rule_dirs)
+    from fivewhys.narrowing import bigquery_lines
+
     time, _whole = bigquery_lines(failures, rules, settings, read.intervals, source.project)
     return plan(source, windows, keys, time)[1]
 
@@ -420,6 +437,8 @@ def format_for(path: Path | None) -> OutputFormat:
 def render(report: Report, output_format: OutputFormat, flavor: Flavor = Flavor.GFM) -> str:
     """The report as text in one format (and, for Markdown, one flavor)."""
     if output_format is OutputFormat.MARKDOWN and flavor is Flavor.JIRA:
+        from fivewhys.report.jira import render_jira
+
         return render_jira(report)
     return RENDERERS[output_format](report)
 
@@ -439,6 +458,9 @@ def _read_logs(
         )
         return read, ()
     if analysis.live is not None:
+        from fivewhys.logs.live import pull_logs
+        from fivewhys.narrowing import narrow_plan
+
         windows = [failure_window(f, analysis.settings.window) for f in failures]
         plan = narrow_plan(failures, rules, analysis.settings, intervals, analysis.live.project)
         pulled = pull_logs(analysis.live, windows, id_patterns=patterns, narrow=plan)
@@ -481,6 +503,8 @@ def _deploy_lookback(
     if live.deploy_lookback_days <= 0 or span is None:
         return logs
     lookback = timedelta(days=live.deploy_lookback_days)
+    from fivewhys.logs.live import read_filtered
+
     entries, problem = read_filtered(
         live, audit_filter(live.services, span[0] - lookback, span[1]), "deploy lookback"
     )

@@ -313,13 +313,13 @@ def _key_path(config: pytest.Config, value: str | None) -> Path | None:
 
 def _live_options(project: str | None, services: tuple[str, ...]) -> dict[str, Any]:
     """A live pull as `fivewhys analyze --project --service` would make it, CLI defaults."""
-    from fivewhys.logs.live import ENDPOINT_ENV
+    from fivewhys.logs.endpoints import LOGGING_ENDPOINT_ENV
 
     return {
         "project": project,
         "services": services,
         "severity": None,
-        "endpoint": os.environ.get(ENDPOINT_ENV),
+        "endpoint": os.environ.get(LOGGING_ENDPOINT_ENV),
         "rate": None,
         "settle": None,
         "no_cache": False,

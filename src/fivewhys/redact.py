@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -362,5 +363,66 @@ def _cleaned(value: Any, clean: Callable[[str], str] = clean_text) -> Any:
 def clean_report(report: Report) -> Report:
     """A copy of the report with every string cleaned (clean_text): what every renderer gets.
     Cleaning twice changes nothing, so a report with text added later is cleaned again."""
-    cleaned: Report = _cleaned(report)
+    cleaned: Report = _clean_tree(report)
     return cleaned
+
+
+def _clean_tree(value: Any) -> Any:
+    """_cleaned(value) with each distinct string cleaned once (a report repeats its services,
+    kinds, templates and paths across thousands of nodes) and the quick checks run over all
+    of them in one polars pass; `value` itself when no string changed (nearly always)."""
+    strings = _strings_of(value)
+    new = _clean_all(strings)
+    changed = {old: text for old, text in zip(strings, new, strict=True) if text != old}
+    return _cleaned(value, lambda text: changed.get(text, text)) if changed else value
+
+
+#: values that hold no string: not walked (everything else is, whatever its type says)
+_LEAVES = frozenset({int, float, bool, type(None), datetime, date, timedelta})
+
+
+def _strings_of(value: Any) -> list[str]:
+    """Every distinct string in `value` (models, lists, tuples, dicts' keys and values), in no
+    particular order: the nodes _cleaned would clean."""
+    found: dict[str, None] = {}
+    stack = [value]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is str:
+            found[item] = None
+        elif kind in _LEAVES:
+            continue
+        elif isinstance(item, str):
+            found[item] = None
+        elif isinstance(item, BaseModel):
+            for field in item.__dict__.values():  # a model's fields, and its extras if any
+                if type(field) is str:
+                    found[field] = None
+                elif type(field) not in _LEAVES:
+                    push(field)
+        elif isinstance(item, list | tuple):
+            extend(item)
+        elif isinstance(item, dict):
+            extend(item.keys())
+            extend(item.values())
+    return list(found)
+
+
+def _clean_all(strings: list[str]) -> list[str]:
+    """clean_text of each string. The ASCII ones (nearly all) are checked in one polars pass
+    first: one holding no hint of a secret (the substring tests of _may_hold_a_secret) and
+    nothing escape_controls acts on in ASCII (a C0 control but tab and newline, DEL, `::`,
+    `##`) comes back as it is; the rest take clean_text one by one."""
+    ascii_rows = [index for index, text in enumerate(strings) if text.isascii()]
+    check = [True] * len(strings)
+    if ascii_rows:
+        text = pl.col("text")
+        column = pl.Series("text", [strings[index] for index in ascii_rows], dtype=pl.String)
+        checked = column.to_frame().select(
+            _may_hold_a_secret_expr(text) | text.str.contains(r"[\x00-\x08\x0b-\x1f\x7f]|::|##")
+        )
+        for index, hit in zip(ascii_rows, checked.to_series().to_list(), strict=True):
+            check[index] = bool(hit)
+    return [clean_text(text) if hit else text for text, hit in zip(strings, check, strict=True)]

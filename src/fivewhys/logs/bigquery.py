@@ -43,8 +43,6 @@ class BigQueryError(FivewhysError):
     """Nothing could be read from BigQuery (dataset, permission, quota, query, limit): one line."""
 
 
-#: where `--bigquery-endpoint` may come from instead
-ENDPOINT_ENV = "FIVEWHYS_BIGQUERY_ENDPOINT"
 GIB = 1024**3
 DEFAULT_MAX_BYTES = 10 * GIB
 #: label keys a sink lower-cases, and the names normalization reads them by

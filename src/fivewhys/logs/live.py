@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
 
 from fivewhys.config import LoggingSettings
 from fivewhys.ids import DEFAULT_PATTERNS, IdPatterns
@@ -39,21 +38,9 @@ from fivewhys.model import PulledWindow, PullInfo, Window, WindowStatus
 if TYPE_CHECKING:
     from fivewhys.logs.cloud_logging import LoggingAPI
 
-#: where `--api-endpoint` may come from instead
-ENDPOINT_ENV = "FIVEWHYS_LOGGING_ENDPOINT"
 #: pages a narrow pull reads of an unexplained failure's window before it leaves out the lines
 #: that cannot be its candidates (and stops counting the lines set aside)
 WHOLE_PAGES = 2
-
-
-def check_endpoint(url: str) -> str:
-    """An `http(s)://host[:port]` URL without a trailing slash; ValueError otherwise."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"not an http:// or https:// URL: {url!r}")
-    if parts.path.strip("/") or parts.query or parts.fragment:
-        raise ValueError(f"give the endpoint's root, without a path: {url!r}")
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,10 @@ def _attempts(
             if (final[0], failure.test_id, final[1]) not in failing:
                 update["passed_on"] = len(order[failure.test_id])
         marked.append(failure.model_copy(update=update))
-    intervals = [span.model_copy(update={"attempt": number[key]}) for key, span in spans.items()]
+    intervals = [
+        span if span.attempt == number[key] else span.model_copy(update={"attempt": number[key]})
+        for key, span in spans.items()
+    ]
     return marked, intervals
 
 

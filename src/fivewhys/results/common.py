@@ -32,28 +32,34 @@ class FileResults:
     kind: Kind
     failures: list[Failure] = field(default_factory=list)
     test_ids: set[str] = field(default_factory=set)
-    #: when each test ran (as far as the file tells), passed ones too
-    intervals: list[RunInterval] = field(default_factory=list)
     #: the run's wall time (or what the file shows of it), to tell whether two files are one run
     span: tuple[datetime, datetime] | None = None
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
-    _span_at: dict[tuple[str, int], int] = field(default_factory=dict, repr=False)
+    #: per (test, attempt), in the order first seen: from its first phase's start to its last's end
+    _spans: dict[tuple[str, int], tuple[datetime, datetime]] = field(
+        default_factory=dict, repr=False
+    )
 
     def ran(self, test_id: str, start: datetime, end: datetime, attempt: int = 1) -> None:
         """Note a test of the file (by node id) and when one attempt of it ran; its phases
         widen that attempt's span."""
         self.test_ids.add(test_id)
-        at = self._span_at.setdefault((test_id, attempt), len(self.intervals))
-        if at < len(self.intervals):
-            known = self.intervals[at]
-            start, end = min(start, known.start), max(end, known.end)
-        span = RunInterval(test_id=test_id, start=start, end=end, attempt=attempt)
-        if at < len(self.intervals):
-            self.intervals[at] = span
-        else:
-            self.intervals.append(span)
+        key = (test_id, attempt)
+        known = self._spans.get(key)
+        if known is not None:
+            start, end = min(start, known[0]), max(end, known[1])
+        self._spans[key] = (start, end)
+
+    @property
+    def intervals(self) -> list[RunInterval]:
+        """When each test ran (as far as the file tells), passed ones too: one interval per
+        attempt, built once its phases are all read (a phase is three records in a big run)."""
+        return [
+            RunInterval(test_id=test_id, start=start, end=end, attempt=attempt)
+            for (test_id, attempt), (start, end) in self._spans.items()
+        ]
 
 
 class InputRecord(BaseModel):

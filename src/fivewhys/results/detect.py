@@ -12,9 +12,6 @@ from fivewhys.encoding import decode, is_wide, sniff
 from fivewhys.errors import InputError
 from fivewhys.ids import IdPatterns
 from fivewhys.results.common import NOT_RESULTS, FileResults
-from fivewhys.results.jsonreport import read_json_report
-from fivewhys.results.junit import read_junit
-from fivewhys.results.reportlog import read_reportlog
 
 
 def read_file(
@@ -32,7 +29,10 @@ def read_file(
     head = data.removeprefix(codecs.BOM_UTF8).lstrip()
     if not head:
         raise InputError(f"empty file: {NOT_RESULTS}", path)
+    # each reader is imported when a file is of its kind: a run gives one kind, mostly
     if head.startswith(b"<"):  # the XML parser reads every encoding by its mark itself
+        from fivewhys.results.junit import read_junit
+
         return read_junit(path, original, tz=tz, patterns=patterns, started_at=started_at)
     if not head.startswith(b"{"):
         raise InputError(NOT_RESULTS, path)
@@ -48,6 +48,8 @@ def read_file(
         trailing = exc if exc.msg == "Extra data" else None
     if _is_json_report(document):
         assert isinstance(document, dict)
+        from fivewhys.results.jsonreport import read_json_report
+
         return read_json_report(path, document, patterns=patterns)
     if isinstance(document, dict) and "summary" in document and "created" in document:
         raise InputError(
@@ -61,6 +63,8 @@ def read_file(
     except json.JSONDecodeError:
         first = None
     if isinstance(first, dict) and "$report_type" in first:
+        from fivewhys.results.reportlog import read_reportlog
+
         return read_reportlog(path, text, patterns=patterns, started_at=started_at)
     if trailing is not None and (
         first is None or _is_json_report(json.loads(text[: trailing.pos]))
