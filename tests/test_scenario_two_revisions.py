@@ -39,6 +39,7 @@ from typing import Any
 import pytest
 from audit_entries import PROJECT, activity, completion
 from conftest import REPO
+from git_repo import commit, git
 
 
 def _load(path: Path, name: str) -> ModuleType:
@@ -86,49 +87,19 @@ def _bad_line() -> int:
 # --- the service's repository ----------------------------------------------------------------
 
 
-def _git(repo: Path, *args: str, when: str = "2026-03-02T09:00:00+00:00", who: str = "") -> str:
-    name = who or "Ada Dev"
-    email = f"{name.split()[0].lower()}@example.com"
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": name,
-        "GIT_AUTHOR_EMAIL": email,
-        "GIT_COMMITTER_NAME": name,
-        "GIT_COMMITTER_EMAIL": email,
-        "GIT_AUTHOR_DATE": when,
-        "GIT_COMMITTER_DATE": when,
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "HOME": str(repo),
-    }
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args], env=env, capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip()
-
-
-def _commit(repo: Path, files: dict[str, str], subject: str, when: str, who: str) -> str:
-    for name, text in files.items():
-        path = repo / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    _git(repo, "add", "-A", when=when, who=who)
-    _git(repo, "commit", "-q", "-m", subject, when=when, who=who)
-    return _git(repo, "rev-parse", "HEAD")
-
-
 def make_repo(repo: Path) -> tuple[str, str]:
     """The good commit and the one that introduces the bug, in a new repository."""
     assert APP_SOURCE.count(BAD) == 1
     repo.mkdir(parents=True)
-    _git(repo, "init", "-q", "-b", "main")
-    good = _commit(
+    git(repo, "init", "-q", "-b", "main")
+    good = commit(
         repo,
         {APP_FILE: APP_SOURCE.replace(BAD, GOOD), "README.md": "# chat-backend\n"},
         "Chat socket with agents",
         "2026-03-02T09:00:00+00:00",
         "Ada Dev",
     )
-    bad = _commit(repo, {APP_FILE: APP_SOURCE}, BUG_SUBJECT, "2026-03-03T14:30:00+00:00", "Bo Kim")
+    bad = commit(repo, {APP_FILE: APP_SOURCE}, BUG_SUBJECT, "2026-03-03T14:30:00+00:00", "Bo Kim")
     return good, bad
 
 
@@ -275,7 +246,7 @@ def s(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     checkouts = {}
     for name, sha in ((GREEN, good), (FAILING, bad)):
         checkouts[name] = root / "checkouts" / name
-        _git(repo, "worktree", "add", "-q", "--detach", str(checkouts[name]), sha)
+        git(repo, "worktree", "add", "-q", "--detach", str(checkouts[name]), sha)
 
     history = root / "history"
     green = deploy_and_run(checkouts[GREEN], GREEN, 41, OLDER, good, root / "run1")
@@ -334,7 +305,7 @@ def s(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         entries=entries,
     )
     for checkout in checkouts.values():
-        _git(repo, "worktree", "remove", "--force", str(checkout))
+        git(repo, "worktree", "remove", "--force", str(checkout))
 
 
 def _outcomes(path: Path) -> dict[str, str]:
@@ -392,8 +363,8 @@ def test_the_traceback_is_real_and_only_revision_2_wrote_one(s: Scenario) -> Non
     assert f'File "{checkout}", line {_bad_line()}, in handle_message' in text
     assert text.endswith("KeyError: 'agent_name'")
     # the line it names is the second commit's; the first commit's line is the good one
-    bad = _git(s.repo, "show", f"{s.bad}:{APP_FILE}").splitlines()[_bad_line() - 1]
-    good = _git(s.repo, "show", f"{s.good}:{APP_FILE}").splitlines()[_bad_line() - 1]
+    bad = git(s.repo, "show", f"{s.bad}:{APP_FILE}").splitlines()[_bad_line() - 1]
+    good = git(s.repo, "show", f"{s.good}:{APP_FILE}").splitlines()[_bad_line() - 1]
     assert bad.strip() == 'agent = message["agent_name"]' and bad.strip() in text
     assert good.strip() != bad.strip() and good.strip() not in text
     revisions = {_revision_of(e) for e in s.entries.values() if "audit" not in e["logName"]}

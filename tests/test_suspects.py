@@ -10,14 +10,13 @@ repository is made here with git itself, its last commit holding the scenario's 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from audit_entries import activity, completion
 from conftest import REPO
+from git_repo import commit, git
 
 from fivewhys.chain import ORDER
 from fivewhys.history import record
@@ -39,33 +38,9 @@ BAD = (
 )
 
 
-def _git(repo: Path, *args: str, when: int = 0, who: str = "Ada Dev") -> str:
-    stamp = f"2026-11-{20 + when:02d}T10:00:00+00:00"
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": who,
-        "GIT_AUTHOR_EMAIL": f"{who.split()[0].lower()}@example.com",
-        "GIT_COMMITTER_NAME": who,
-        "GIT_COMMITTER_EMAIL": f"{who.split()[0].lower()}@example.com",
-        "GIT_AUTHOR_DATE": stamp,
-        "GIT_COMMITTER_DATE": stamp,
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "HOME": str(repo),
-    }
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args], env=env, capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip()
-
-
-def _commit(repo: Path, files: dict[str, str], subject: str, when: int, who: str) -> str:
-    for name, text in files.items():
-        path = repo / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    _git(repo, "add", "-A", when=when, who=who)
-    _git(repo, "commit", "-q", "-m", subject, when=when, who=who)
-    return _git(repo, "rev-parse", "HEAD")
+def _day(n: int) -> str:
+    """The n-th day of the repository's history, as git dates its commits."""
+    return f"2026-11-{20 + n:02d}T10:00:00+00:00"
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +48,7 @@ def service_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
     """good (line 276 guards the session) -> a README change -> a change elsewhere in server.js
     -> the scenario's real server.js (line 276 dereferences a missing session)."""
     repo = tmp_path_factory.mktemp("svc")
-    _git(repo, "init", "-q", "-b", "main")
+    git(repo, "init", "-q", "-b", "main")
     lines = SERVER.splitlines(keepends=True)
     assert lines[275].rstrip("\n") == BAD
     good = lines.copy()
@@ -81,16 +56,20 @@ def service_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
         "    if (session) ws.send(JSON.stringify({ type: 'welcome', connectionId: connId }));\n"
     )
     shas = {
-        "good": _commit(repo, {"server/server.js": "".join(good)}, "Welcome frame", 0, "Ada Dev")
+        "good": commit(
+            repo, {"server/server.js": "".join(good)}, "Welcome frame", _day(0), "Ada Dev"
+        )
     }
-    shas["docs"] = _commit(repo, {"README.md": "chat-api\n"}, "Document the API", 1, "Bo Writer")
+    shas["docs"] = commit(
+        repo, {"README.md": "chat-api\n"}, "Document the API", _day(1), "Bo Writer"
+    )
     other = good.copy()
     other[9] = lines[9].rstrip("\n") + " // tuned\n"
-    shas["other"] = _commit(
-        repo, {"server/server.js": "".join(other)}, "Tune keepalive", 2, "Cy Ops"
+    shas["other"] = commit(
+        repo, {"server/server.js": "".join(other)}, "Tune keepalive", _day(2), "Cy Ops"
     )
-    shas["bad"] = _commit(
-        repo, {"server/server.js": SERVER}, "Send the thread id on welcome", 3, "Di Feature"
+    shas["bad"] = commit(
+        repo, {"server/server.js": SERVER}, "Send the thread id on welcome", _day(3), "Di Feature"
     )
     return repo, shas
 
@@ -164,8 +143,8 @@ def test_a_missing_repo_or_unknown_commit_is_one_warning(
 
     stranger = tmp_path / "other"
     stranger.mkdir()
-    _git(stranger, "init", "-q")
-    _commit(stranger, {"x.txt": "x\n"}, "unrelated", 0, "Ed Else")
+    git(stranger, "init", "-q")
+    commit(stranger, {"x.txt": "x\n"}, "unrelated", _day(0), "Ed Else")
     report = _analyze(tmp_path, stranger, service_repo[1])
     cause = _setup_cause(report)
     assert cause.suspects is not None and cause.suspects.commits == ()
