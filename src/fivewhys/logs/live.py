@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from fivewhys.config import LoggingSettings
+from fivewhys.errors import FivewhysError
 from fivewhys.ids import DEFAULT_PATTERNS, IdPatterns
 from fivewhys.logs.cache import WindowCache, cache_key
 from fivewhys.logs.entry import LogBatch, normalize_entries
@@ -432,8 +433,6 @@ def read_filtered(
     """Every entry of one query outside the windows (the deploy lookback), retried as a window
     is: the entries read, and why the read stopped short (None when whole). A retry reads the
     query again from its start; entries already read are not kept twice."""
-    from fivewhys.errors import FivewhysError
-
     say = source.progress or _quiet
     backoff = Backoff(source.settings.backoff_s, source.settings.backoff_max_s, source.rng)
     retries = source.settings.retries
