@@ -21,7 +21,7 @@ from fake_logging import FakeClock, FakeLogging, bulk_entries, fake_logging, rea
 from fivewhys.config import LoggingSettings
 from fivewhys.logs.cache import CACHE_DIR_ENV, WindowCache
 from fivewhys.logs.files import read_log_files
-from fivewhys.logs.live import LivePull, LiveSource, pull_logs
+from fivewhys.logs.live import LivePull, LiveSource, pull_logs, read_filtered
 from fivewhys.logs.quota import Backoff, RateLimiter
 from fivewhys.model import Window
 from fivewhys.pipeline import Analysis, OutputFormat, analyze, render
@@ -210,6 +210,28 @@ def test_a_failing_request_is_retried_and_recovers(fake_logging: FakeLogging, fa
     assert sorted(r.answer for r in fake_logging.requests) == sorted([fault, fault, "ok"])
     assert sum("retry" in line for line in lines) == 2
     assert "retry 1 of 3" in lines[0]
+
+
+def test_the_deploy_lookback_retries_and_keeps_each_entry_once(fake_logging: FakeLogging) -> None:
+    """The lookback shares the windows' retry: a page that fails after entries were read is
+    asked again from the last timestamp read, and nothing read before is kept twice."""
+    fake_logging.load(bulk_entries(1_500, T0, step_ms=10))
+    fake_logging.faults = ["ok", "500"]  # the second page fails once
+    lines: list[str] = []
+    text = f'timestamp>="{zulu(T0)}"'
+    entries, problem = read_filtered(live(fake_logging, lines=lines), text, "deploy lookback")
+    assert problem is None
+    assert len(entries) == len({e["insertId"] for e in entries}) == 1_500
+    assert [r.answer for r in fake_logging.requests] == ["ok", "500", "ok", "ok"]
+    assert lines[0].startswith("deploy lookback: 500 Internal") and "retry 1 of 3" in lines[0]
+    assert lines[-1] == "deploy lookback: 1500 entries, 4 request(s)"
+    # near miss: a lookback that keeps failing returns what it read, and says why it stopped
+    fake_logging.requests.clear()
+    fake_logging.faults = ["ok"]
+    fake_logging.fault_for = lambda _: "500"
+    entries, problem = read_filtered(live(fake_logging), text, "deploy lookback")
+    assert len(entries) == 1_000
+    assert problem is not None and problem.endswith("after 4 attempts")
 
 
 def test_a_slow_answer_within_the_timeout_is_not_retried(fake_logging: FakeLogging) -> None:

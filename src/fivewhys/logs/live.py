@@ -388,43 +388,27 @@ def _read_query(
 ) -> tuple[str | None, datetime | None]:
     """One narrow query, retried with backoff and resumed at the last timestamp read: (why it
     failed, None) or (None, where it stopped after `limit` entries, else None)."""
-    retries = source.settings.retries
-    seen: set[str] = set()
-    resume: datetime | None = None
-    attempt = 0
-    while True:
+    left = list(ranges)
+
+    def query(resume: datetime | None) -> str | None:
+        nonlocal left
         left = [
             Window(start=max(w.start, resume), end=w.end) if resume else w
             for w in ranges
             if resume is None or w.end >= resume
         ]
-        last: dict[str, Any] | None = None
-        try:
-            text = narrow_filter(left, source.services, source.severity, clause)
-            for entry in api.entries(text) if left else ():
-                insert_id = entry.get("insertId")
-                if insert_id in seen:
-                    continue
-                if isinstance(insert_id, str):
-                    seen.add(insert_id)
-                out.append(entry)
-                last = entry
-                if limit is not None and len(out) >= limit:
-                    # stop before the next page is asked for; entries at the last timestamp
-                    # may go on past it, so a later read starts there again
-                    return None, _timestamp(entry) or max(w.start for w in left)
-            return None, None
-        except Retryable as exc:
-            if last is not None:
-                resume = _timestamp(last) or resume
-                attempt = 0
-            if attempt >= retries:
-                return f"{exc.reason}, after {attempt + 1} attempts", None
-            delay = backoff.delay(attempt)
-            attempt += 1
-            stats.retries += 1
-            say(f"window {plan.number}: {exc.reason}; retry {attempt} of {retries} in {delay:.1f}s")
-            source.clock.sleep(delay)
+        return narrow_filter(left, source.services, source.severity, clause) if left else None
+
+    def on_retry(reason: str, attempt: int, delay: float) -> None:
+        stats.retries += 1
+        retries = source.settings.retries
+        say(f"window {plan.number}: {reason}; retry {attempt} of {retries} in {delay:.1f}s")
+
+    failure, stopped = _read_resuming(api, source, query, out, set(), backoff, on_retry, limit)
+    if stopped is None:
+        return failure, None
+    # entries at the last timestamp may go on past it, so a later read starts there again
+    return None, _timestamp(stopped) or max(w.start for w in left)
 
 
 def read_filtered(
@@ -435,34 +419,71 @@ def read_filtered(
     query again from its start; entries already read are not kept twice."""
     say = source.progress or _quiet
     backoff = Backoff(source.settings.backoff_s, source.settings.backoff_max_s, source.rng)
-    retries = source.settings.retries
     out: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    attempt = 0
+
+    def on_retry(reason: str, attempt: int, delay: float) -> None:
+        say(f"{what}: {reason}; retry {attempt} of {source.settings.retries} in {delay:.1f}s")
+
     api = _connect(source)
     try:
-        while True:
-            try:
-                for entry in api.entries(log_filter):
-                    insert_id = entry.get("insertId")
-                    if isinstance(insert_id, str):
-                        if insert_id in seen:
-                            continue
-                        seen.add(insert_id)
-                    out.append(entry)
-                say(f"{what}: {len(out)} entries, {api.requests} request(s)")
-                return out, None
-            except Retryable as exc:
-                if attempt >= retries:
-                    return out, f"{exc.reason}, after {attempt + 1} attempts"
-                delay = backoff.delay(attempt)
-                attempt += 1
-                say(f"{what}: {exc.reason}; retry {attempt} of {retries} in {delay:.1f}s")
-                source.clock.sleep(delay)
-            except FivewhysError as exc:  # no access: the analysis goes on without it
-                return out, str(exc)
+        failure, _ = _read_resuming(
+            api, source, lambda _: log_filter, out, set(), backoff, on_retry
+        )
+    except FivewhysError as exc:  # no access: the analysis goes on without it
+        return out, str(exc)
     finally:
         api.close()
+    if failure is None:
+        say(f"{what}: {len(out)} entries, {api.requests} request(s)")
+    return out, failure
+
+
+def _read_resuming(
+    api: LoggingAPI,
+    source: LiveSource,
+    query: Callable[[datetime | None], str | None],
+    out: list[dict[str, Any]],
+    seen: set[str],
+    backoff: Backoff,
+    on_retry: Callable[[str, int, float], None],
+    limit: int | None = None,
+) -> tuple[str | None, dict[str, Any] | None]:
+    """The entries of `query(resume)` into `out`, an insertId in `seen` skipped (read before a
+    retry), retried with backoff; a retry asks `query` for the filter from the timestamp of the
+    last entry read (None: nothing is left to read). The retry budget is per stuck read: a
+    failure after new entries starts the count again.
+
+    Returns (why it failed, None), (None, the entry it stopped at once `out` holds `limit`
+    entries: stopped before the next page is asked for), or (None, None) when read to the end.
+    """
+    retries = source.settings.retries
+    resume: datetime | None = None
+    attempt = 0
+    while True:
+        last: dict[str, Any] | None = None
+        try:
+            text = query(resume)
+            for entry in api.entries(text) if text is not None else ():
+                insert_id = entry.get("insertId")
+                if insert_id in seen:
+                    continue
+                if isinstance(insert_id, str):
+                    seen.add(insert_id)
+                out.append(entry)
+                last = entry
+                if limit is not None and len(out) >= limit:
+                    return None, entry
+            return None, None
+        except Retryable as exc:
+            if last is not None:
+                resume = _timestamp(last) or resume
+                attempt = 0
+            if attempt >= retries:
+                return f"{exc.reason}, after {attempt + 1} attempts", None
+            delay = backoff.delay(attempt)
+            attempt += 1
+            on_retry(exc.reason, attempt, delay)
+            source.clock.sleep(delay)
 
 
 def _quiet(line: str) -> None:
@@ -620,40 +641,20 @@ def _read_group(
     say: Callable[[str], None],
     total: int,
 ) -> str | None:
-    """One query, retried with backoff; a retry resumes at the last timestamp read.
+    """One query of a window, retried with backoff and resumed at the last timestamp read:
+    None when read to the end, else why not."""
 
-    Returns None when read to the end, else why not. The retry budget is per stuck read: a
-    failure after new entries starts the count again.
-    """
-    retries = source.settings.retries
-    resume: datetime | None = None
-    attempt = 0
-    while True:
+    def query(resume: datetime | None) -> str:
         window = Window(start=resume or plan.window.start, end=plan.window.end)
-        last: dict[str, Any] | None = None
-        try:
-            for entry in api.entries(build_filter([window], group, source.severity)):
-                insert_id = entry.get("insertId")
-                if insert_id in seen:
-                    continue  # read before the resume timestamp's retry
-                if isinstance(insert_id, str):
-                    seen.add(insert_id)
-                plan.entries.append(entry)
-                last = entry
-            return None
-        except Retryable as exc:
-            if last is not None:
-                resume = _timestamp(last) or resume
-                attempt = 0
-            if attempt >= retries:
-                return f"{exc.reason}, after {attempt + 1} attempts"
-            delay = backoff.delay(attempt)
-            attempt += 1
-            stats.retries += 1
-            say(
-                f"{_name(plan, total)}: {exc.reason}; retry {attempt} of {retries} in {delay:.1f} s"
-            )
-            source.clock.sleep(delay)
+        return build_filter([window], group, source.severity)
+
+    def on_retry(reason: str, attempt: int, delay: float) -> None:
+        stats.retries += 1
+        retries = source.settings.retries
+        say(f"{_name(plan, total)}: {reason}; retry {attempt} of {retries} in {delay:.1f} s")
+
+    failure, _ = _read_resuming(api, source, query, plan.entries, seen, backoff, on_retry)
+    return failure
 
 
 def _timestamp(entry: dict[str, Any]) -> datetime | None:
