@@ -17,7 +17,10 @@ def _shifted(report: Report, days: int) -> Report:
     delta = timedelta(days=days)
     failures = tuple(
         f.model_copy(
-            update={"started_at": f.started_at + delta, "finished_at": f.finished_at + delta}
+            update={
+                "started_at": f.started_at and f.started_at + delta,
+                "finished_at": f.finished_at and f.finished_at + delta,
+            }
         )
         for f in report.failures
     )
@@ -37,7 +40,9 @@ def test_new_then_recurring_then_regression(tmp_path: Path) -> None:
     assert c1.first_revision == "chat-backend-00042-xaz"
     assert c1.runs_seen == 1
 
-    fixed_at = run_time(first) + timedelta(days=1)  # type: ignore[operator]
+    first_run = run_time(first)
+    assert first_run is not None
+    fixed_at = first_run + timedelta(days=1)
     mark_fixed(tmp_path, c1.fingerprint, fixed_at, "handler now answers with an error frame")
     again = classify(later, tmp_path)
     assert again["C1"].status == "regression"
