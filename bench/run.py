@@ -147,9 +147,18 @@ def accuracy(blamed: dict[str, str | None], truth: dict[str, Any]) -> tuple[int,
 
 
 def cited(report: dict[str, Any]) -> dict[str, str | None]:
-    """Per failed test, the first line the report cites as matching its cause."""
+    """Per failed test, the first line the report cites as matching its cause (or, without a
+    cause, its bucket's rule): schema 1.5 lists a caused failure's lines as `cites` (their
+    text once, in the cause) and the others' as `candidates`; before 1.5 both as `evidence`."""
     return {
-        f["test_id"]: next((e["insert_id"] for e in f["evidence"] if e.get("matched")), None)
+        f["test_id"]: next(
+            (
+                e["insert_id"]
+                for e in (*f.get("cites", ()), *f.get("candidates", ()), *f.get("evidence", ()))
+                if e.get("matched")
+            ),
+            None,
+        )
         for f in report["failures"]
     }
 

@@ -38,7 +38,7 @@ def test_analyze_writes_the_report_and_says_where(tmp_path: Path) -> None:
 def test_json_format_from_the_extension_or_the_option(tmp_path: Path) -> None:
     out = tmp_path / "rca.json"
     assert run("analyze", EXAMPLE_RESULTS, "--logs", EXAMPLE_LOGS, "-o", str(out)).exit_code == 0
-    assert json.loads(out.read_text())["schema_version"] == "1.4"
+    assert json.loads(out.read_text())["schema_version"] == "1.5"
     result = run("analyze", EXAMPLE_RESULTS, "--logs", EXAMPLE_LOGS, "--format", "json")
     assert json.loads(result.stdout) == json.loads(out.read_text())
 

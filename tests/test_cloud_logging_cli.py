@@ -64,7 +64,7 @@ def attribution(report_json: str) -> set[tuple[str, str | None, str | None]]:
         (
             f["test_id"],
             rules.get(f["cause_id"]),
-            f["evidence"][0]["insert_id"] if f["cause_id"] else None,
+            f["cites"][0]["insert_id"] if f["cause_id"] else None,
         )
         for f in report["failures"]
     }

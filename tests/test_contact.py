@@ -72,7 +72,7 @@ def test_a_pass_with_no_request_in_its_window_is_listed(tmp_path: Path) -> None:
         ],
     )
     spans = [_span("t.py::test_real", 2.5, 4), _span("t.py::test_mocked", 30, 30.002)]
-    contacts, headline = server_contact(spans, [], frame, skew_s=2.0)
+    contacts, headline = server_contact(spans, [], [], frame, skew_s=2.0)
     by_test = {c.test_id: c for c in contacts}
     assert by_test["t.py::test_real"].reached is True
     assert by_test["t.py::test_real"].by == "request"
@@ -85,14 +85,14 @@ def test_a_long_socket_request_covers_the_tests_it_spans(tmp_path: Path) -> None
     """A WebSocket's request log is written at its end with the whole latency: the interval."""
     socket = _request(T0 + timedelta(seconds=1), 1, latency_s=40.0)
     frame = _frame(tmp_path, [socket, _line(T0 + timedelta(seconds=90), 2)])
-    contacts, _ = server_contact([_span("t.py::test_chat", 20, 25)], [], frame, skew_s=2.0)
+    contacts, _ = server_contact([_span("t.py::test_chat", 20, 25)], [], [], frame, skew_s=2.0)
     assert contacts[0].reached is True
 
 
 def test_no_test_reached_the_server_is_the_first_line(tmp_path: Path) -> None:
     frame = _frame(tmp_path, [_line(T0, 1), _line(T0 + timedelta(seconds=60), 2)])
     spans = [_span("t.py::test_a", 5, 5.0), _span("t.py::test_b", 6, 6.01)]
-    contacts, headline = server_contact(spans, [], frame, skew_s=2.0)
+    contacts, headline = server_contact(spans, [], [], frame, skew_s=2.0)
     assert [c.reached for c in contacts] == [False, False]
     assert headline == (
         "No test reached the server: none of the 2 tests the logs cover has a request log of "
@@ -102,6 +102,6 @@ def test_no_test_reached_the_server_is_the_first_line(tmp_path: Path) -> None:
 
 def test_logs_that_do_not_reach_a_test_say_nothing_of_it(tmp_path: Path) -> None:
     frame = _frame(tmp_path, [_line(T0, 1), _request(T0 + timedelta(seconds=1), 2)])
-    contacts, headline = server_contact([_span("t.py::test_late", 300, 301)], [], frame, 2.0)
+    contacts, headline = server_contact([_span("t.py::test_late", 300, 301)], [], [], frame, 2.0)
     assert contacts[0].reached is None and not contacts[0].covered
     assert headline == ()

@@ -162,7 +162,7 @@ def _check_attribution(out: Path) -> None:
             continue
         assert failure.cause_id is not None, failure.test_id
         assert rules[failure.cause_id] == expected["rule"]
-        assert failure.evidence[0].insert_id == expected["insert_id"]
+        assert failure.cites[0].insert_id == expected["insert_id"]
 
 
 def test_committed_demo_data_is_consistent() -> None:

@@ -8,7 +8,7 @@ from fivewhys.config import WindowSettings
 from fivewhys.correlate import correlate
 from fivewhys.model import Failure
 from fivewhys.rules.loader import bundled_rules_dir, load_rules
-from fivewhys.whys import build_causes, explain_failures, failure_reports
+from fivewhys.whys import build_causes, explain_failures, failure_lines, failure_reports
 
 RULES = load_rules([bundled_rules_dir()], collect_errors=False)
 SETTINGS = WindowSettings(before_s=5, after_s=5, skew_s=1)
@@ -19,7 +19,8 @@ def _explain(failures: list[Failure], rows: list[dict[str, object]]):  # type: i
     correlation = correlate(failures, make_frame(rows), SETTINGS)
     explained = explain_failures(failures, correlation, RULES, slack_s=1.0, project="p")
     causes = build_causes(explained)
-    return explained, causes, failure_reports(explained, causes, correlation)
+    lines = failure_lines(explained)
+    return explained, causes, failure_reports(explained, causes, correlation, lines)
 
 
 def test_own_connection_line_proves_the_1011_cause_not_the_neighbours() -> None:
@@ -43,9 +44,11 @@ def test_own_connection_line_proves_the_1011_cause_not_the_neighbours() -> None:
     explained, causes, reports = _explain([failure], rows)
     assert explained[0].match is not None
     assert explained[0].match.rule.id == "ws-factory-validation-1011"
-    assert [e.insert_id for e in reports[0].evidence] == ["mine"]
-    assert reports[0].evidence[0].join_key == "connection_id"
-    assert reports[0].evidence[0].link is not None
+    assert [e.insert_id for e in reports[0].cites] == ["mine"]
+    assert reports[0].cites[0].join_key == "connection_id"
+    assert reports[0].candidates == ()  # the neighbour's line is no candidate of a proven failure
+    assert [e.insert_id for e in causes[0].evidence] == ["mine"]
+    assert causes[0].evidence[0].link is not None
     assert reports[0].confidence >= 0.9
     cause = causes[0]
     assert cause.failures == (failure.test_id,)
@@ -70,7 +73,8 @@ def test_time_only_lines_never_make_a_confident_cause() -> None:
     assert reports[0].cause_id is None
     assert reports[0].confidence == 0.0
     assert "Only time-only candidates" in reports[0].note
-    assert [e.insert_id for e in reports[0].evidence] == ["near"]
+    assert [e.insert_id for e in reports[0].candidates] == ["near"]
+    assert reports[0].cites == ()
 
 
 def test_same_rule_same_template_is_one_cause_for_many_tests() -> None:
@@ -97,6 +101,53 @@ def test_same_rule_same_template_is_one_cause_for_many_tests() -> None:
     assert causes[0].failures == ("t::a", "t::b")
     assert [r.cause_id for r in reports] == ["C1", "C1"]
     assert {e.insert_id for e in causes[0].evidence} == {"a", "b"}
+    assert [[c.insert_id for c in r.cites] for r in reports] == [["a"], ["b"]]
+
+
+def test_a_line_two_failures_cite_is_listed_once_with_each_ones_own_offset() -> None:
+    first = make_failure(test_id="t::a", connection_ids=("conn_a",))
+    again = make_failure(test_id="t::a", start=3, end=5, connection_ids=("conn_a",))
+    again = again.model_copy(update={"attempt": 2})
+    rows = [
+        {
+            "insert_id": "a",
+            "timestamp": at(1.9),
+            "severity": "ERROR",
+            "connection_id": "conn_a",
+            "message": FACTORY.format(c="conn_a"),
+        },
+    ]
+    _explained, causes, reports = _explain([first, again], rows)
+    assert causes[0] is causes[1]
+    assert [e.insert_id for e in causes[0].evidence] == ["a"]
+    assert [[c.insert_id for c in r.cites] for r in reports] == [["a"], ["a"]]
+    offsets = [r.cites[0].offset_s for r in reports]
+    assert offsets[0] != offsets[1]  # each failure's own distance to the line
+    assert causes[0].evidence[0].offset_s == offsets[0]  # the cause shows its first failure's
+
+
+def test_a_cause_lists_its_best_ten_first_and_every_line_its_failures_cite() -> None:
+    failures = [
+        make_failure(
+            test_id=f"t::n{n:02d}", start=n * 20, end=n * 20 + 2, connection_ids=(f"conn_{n}",)
+        )
+        for n in range(12)
+    ]
+    rows: list[dict[str, object]] = [
+        {
+            "insert_id": f"line-{n:02d}",
+            "timestamp": at(n * 20 + 1.9),
+            "severity": "ERROR",
+            "connection_id": f"conn_{n}",
+            "message": FACTORY.format(c=f"conn_{n}"),
+        }
+        for n in range(12)
+    ]
+    _explained, causes, reports = _explain(failures, rows)
+    cause = causes[0]
+    assert [e.insert_id for e in cause.evidence] == [f"line-{n:02d}" for n in range(12)]
+    assert [e.insert_id for e in cause.listed()] == [f"line-{n:02d}" for n in range(10)]
+    assert [r.cites[0].insert_id for r in reports] == [f"line-{n:02d}" for n in range(12)]
 
 
 def test_test_side_assertion_gets_no_server_cause() -> None:
@@ -127,7 +178,7 @@ def test_test_side_assertion_gets_no_server_cause() -> None:
         "Client-side (rule client-side-test-failure): tests/e2e/test_chat.py::test_x failed in "
         "its test body with AssertionError, and the client saw no HTTP status"
     )
-    assert [e.insert_id for e in report.evidence] == ["ping"]
+    assert [e.insert_id for e in report.candidates] == ["ping"]
 
 
 def test_assertion_with_a_keyed_server_error_goes_to_the_server_error_bucket() -> None:
@@ -150,7 +201,8 @@ def test_assertion_with_a_keyed_server_error_goes_to_the_server_error_bucket() -
         "server-error",
         "server-error-no-rule",
     )
-    assert report.evidence[0].insert_id == "boom"
+    assert report.candidates[0].insert_id == "boom"
+    assert report.candidates[0].matched is not None  # the bucket's rule matched it
     assert report.note.startswith(
         "Server error, no rule (rule server-error-no-rule): The server logged an error for this "
         'test (joined on user_id): "Reply serialization failed'
@@ -191,7 +243,7 @@ def test_the_two_1011_causes_stay_apart() -> None:
         "ws-factory-validation-1011",
         "ws-agent-handler-1011",
     )
-    assert [r.evidence[0].insert_id for r in reports] == ["factory", "agent"]
+    assert [r.cites[0].insert_id for r in reports] == ["factory", "agent"]
     assert all(r.bucket == "cause" for r in reports)
 
 

@@ -29,7 +29,7 @@ def _example_analysis(results: Path = RESULTS, logs: Path = LOGS) -> Analysis:
 
 def _attribution(report: Report) -> set[tuple[str, str | None, str | None]]:
     return {
-        (f.test_id, f.cause_id, f.evidence[0].insert_id if f.cause_id else None)
+        (f.test_id, f.cause_id, f.cites[0].insert_id if f.cause_id else None)
         for f in report.failures
     }
 
@@ -52,8 +52,9 @@ def test_every_failure_with_a_server_cause_has_its_true_evidence_first() -> None
             continue
         assert failure.cause_id is not None, test_id
         assert causes[failure.cause_id].rule_id == expected["rule"]
-        assert failure.evidence[0].insert_id == expected["insert_id"], test_id
-        assert failure.evidence[0].join_key != "time"
+        assert failure.cites[0].insert_id == expected["insert_id"], test_id
+        assert failure.cites[0].join_key != "time"
+        assert report.lines_of(failure)[0].insert_id == expected["insert_id"], test_id
         assert failure.confidence >= 0.8
 
 
@@ -86,12 +87,25 @@ def test_same_inputs_same_bytes() -> None:
 
 def test_json_report_contract() -> None:
     data = json.loads(render(analyze(_example_analysis()), OutputFormat.JSON))
-    assert data["schema_version"] == "1.4"
+    assert data["schema_version"] == "1.5"
+    lines = {c["id"]: {line["insert_id"] for line in c["evidence"]} for c in data["causes"]}
+    for cause in data["causes"]:
+        assert len(lines[cause["id"]]) == len(cause["evidence"])  # each line listed once
     for failure in data["failures"]:
-        assert {"test_id", "message", "cause_id", "confidence", "evidence"} <= failure.keys()
+        assert {"test_id", "message", "cause_id", "confidence", "cites", "candidates"} <= (
+            failure.keys()
+        )
+        assert "evidence" not in failure
         assert 0 <= failure["confidence"] <= 1
-        for line in failure["evidence"]:
-            assert {"insert_id", "timestamp", "join_key", "offset_s", "message"} <= line.keys()
+        if failure["cause_id"] is None:  # its candidate lines, whole
+            assert failure["cites"] == []
+            for line in failure["candidates"]:
+                assert {"insert_id", "timestamp", "join_key", "offset_s", "message"} <= line.keys()
+            continue
+        assert failure["candidates"] == [] and failure["cites"]
+        for cite in failure["cites"]:  # each a line its cause lists, with its own join
+            assert set(cite) == {"insert_id", "join_key", "offset_s", "matched", "score"}
+            assert cite["insert_id"] in lines[failure["cause_id"]]
     for cause in data["causes"]:
         assert {"id", "rule_id", "title", "failures", "whys"} <= cause.keys()
         for why in cause["whys"]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -48,6 +49,30 @@ def test_new_then_recurring_then_regression(tmp_path: Path) -> None:
     assert again["C1"].status == "regression"
     assert again["C1"].fixed_at == fixed_at
     assert again["C2"].status == "recurring"
+
+
+def _as_schema_1_4(report: Report) -> str:
+    """The run as fivewhys wrote it before schema 1.5 (issue 14): each failure's lines whole as
+    its `evidence`, each cause's evidence its best ten lines only."""
+    data = json.loads(render(report, OutputFormat.JSON))
+    data["schema_version"] = "1.4"
+    for failure, model in zip(data["failures"], report.failures, strict=True):
+        del failure["cites"], failure["candidates"]
+        failure["evidence"] = [line.model_dump(mode="json") for line in report.lines_of(model)]
+    for cause in data["causes"]:
+        cause["evidence"] = cause["evidence"][:10]
+    return json.dumps(data, indent=2)
+
+
+def test_a_run_kept_before_schema_1_5_reads_as_the_same_causes(tmp_path: Path) -> None:
+    first = analyze(_example_analysis())
+    record(_as_schema_1_4(first), first, tmp_path / "old")
+    record(render(first, OutputFormat.JSON), first, tmp_path / "new")
+    later = _shifted(first, 7)
+    old, new = classify(later, tmp_path / "old"), classify(later, tmp_path / "new")
+    assert {h.status for h in old.values()} == {"recurring"}
+    assert old == new
+    assert old["C1"].first_revision == "chat-backend-00042-xaz"
 
 
 def test_runs_after_the_current_one_do_not_count(tmp_path: Path) -> None:

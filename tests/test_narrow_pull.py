@@ -126,7 +126,7 @@ EXAMPLE_RESULTS = EXAMPLES / "results/report-log.jsonl"
 
 def _outcomes(report: Report) -> list[tuple[str, str, str | None, str | None, list[str]]]:
     return [
-        (f.test_id, f.bucket, f.rule_id, f.cause_id, [e.insert_id for e in f.evidence])
+        (f.test_id, f.bucket, f.rule_id, f.cause_id, [e.insert_id for e in report.lines_of(f)])
         for f in report.failures
     ]
 

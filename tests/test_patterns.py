@@ -19,6 +19,7 @@ from conftest import REPO, at, make_frame
 
 from fivewhys.model import (
     Cause,
+    Cite,
     Deploy,
     Evidence,
     FailureReport,
@@ -50,8 +51,13 @@ def _line(insert_id: str, when: datetime, instance: str, revision: str = "r-1") 
     )
 
 
-def _failure(test: str, start: float, line: Evidence) -> FailureReport:
-    return FailureReport(
+#: a failure as the pipeline gives it to the patterns: its report, and its best lines whole
+Failed = tuple[FailureReport, Evidence]
+
+
+def _failure(test: str, start: float, line: Evidence) -> Failed:
+    cite = Cite(insert_id=line.insert_id, join_key=line.join_key, offset_s=line.offset_s)
+    report = FailureReport(
         test_id=test,
         outcome="failed",
         message="boom",
@@ -62,23 +68,24 @@ def _failure(test: str, start: float, line: Evidence) -> FailureReport:
         cause_id="C1",
         bucket="cause",
         confidence=0.9,
-        evidence=(line,),
+        cites=(cite,),
         note="",
         covered=True,
     )
+    return report, line
 
 
-def _cause(failures: list[FailureReport]) -> Cause:
+def _cause(failures: list[Failed]) -> Cause:
     return Cause(
         id="C1",
         rule_id="r",
         title="t",
         level="error",
-        failures=tuple(f.test_id for f in failures),
+        failures=tuple(f.test_id for f, _ in failures),
         confidence=0.9,
         proof="connection_id",
         whys=(Why(text="the handler failed", kind="evidence"),),
-        evidence=tuple(f.evidence[0] for f in failures),
+        evidence=tuple(line for _, line in failures),
         timeline=(),
     )
 
@@ -88,13 +95,14 @@ def _span(test: str, start: float, end: float) -> RunInterval:
 
 
 def _run(
-    failures: list[FailureReport],
+    failures: list[Failed],
     intervals: list[RunInterval],
     frame: pl.DataFrame,
     revisions: RunRevisions | None = None,
 ) -> dict[str, str]:
     given = revisions or RunRevisions()
-    [cause] = with_patterns([_cause(failures)], failures, intervals, frame, given)
+    reports, lines = [f for f, _ in failures], [(line,) for _, line in failures]
+    [cause] = with_patterns([_cause(failures)], reports, lines, intervals, frame, given)
     assert len(cause.whys) == 1 + len(cause.patterns)
     return {p.kind: p.text for p in cause.patterns}
 
@@ -125,7 +133,9 @@ def test_one_instance_and_its_near_miss() -> None:
     only = make_frame([{"timestamp": at(10), "instance_id": "inst-1"}])
     assert "one-instance" not in _run(same, spans, only)
     # one failure is no pattern at all
-    [alone] = with_patterns([_cause(same[:1])], same[:1], spans, _two_instances(), RunRevisions())
+    [alone] = with_patterns(
+        [_cause(same[:1])], [same[0][0]], [(same[0][1],)], spans, _two_instances(), RunRevisions()
+    )
     assert alone.patterns == ()
 
 

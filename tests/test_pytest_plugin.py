@@ -72,7 +72,7 @@ def test_without_the_plugin_the_failure_is_joined_by_time_only(
     assert failure.ids.is_empty()
     report = analyze(Analysis(results=[junit], logs=[str(suite)]))
     assert report.failures[0].cause_id is None
-    assert {e.join_key for e in report.failures[0].evidence} == {"time"}
+    assert {e.join_key for e in report.failures[0].candidates} == {"time"}
 
 
 def test_with_the_plugin_the_same_failure_is_proven_by_its_connection(
@@ -92,9 +92,11 @@ def test_with_the_plugin_the_same_failure_is_proven_by_its_connection(
         report = analyze(Analysis(results=[results], logs=[str(suite)]))
         (explained,) = report.failures
         assert explained.cause_id == "C1"
-        assert explained.evidence[0].insert_id == "entry-1"
-        assert explained.evidence[0].join_key == "connection_id"
-        assert "entry-2" not in {e.insert_id for e in explained.evidence}
+        assert explained.cites[0].insert_id == "entry-1"
+        assert explained.cites[0].join_key == "connection_id"
+        # another user's line is cited nowhere: not by the failure, not in its cause's lines
+        assert "entry-2" not in {e.insert_id for e in report.lines_of(explained)}
+        assert "entry-2" not in {e.insert_id for e in report.causes[0].evidence}
 
 
 def test_analysis_at_session_end_names_the_report(pytester: pytest.Pytester, suite: Path) -> None:

@@ -35,7 +35,7 @@ def test_no_403_line_is_pinned_on_a_failure_that_saw_500() -> None:
     assert len(saw_500) == 7
     for failure in saw_500:
         assert failure.cause_id is None
-        assert all(e.http_status != 403 and "403" not in e.message for e in failure.evidence)
+        assert all(e.http_status != 403 and "403" not in e.message for e in failure.candidates)
     # the 403 lines fall in the setup errors' own tests (which saw 403): set aside for the rest
     assert all("were written while another test ran" in f.note for f in saw_500[1:])
 
@@ -55,4 +55,4 @@ def test_time_only_candidates_never_make_a_cause() -> None:
     assert len(setup_errors) == 3
     for failure in setup_errors:
         assert failure.cause_id is None and failure.confidence == 0.0
-        assert failure.evidence and all(e.join_key == "time" for e in failure.evidence)
+        assert failure.candidates and all(e.join_key == "time" for e in failure.candidates)

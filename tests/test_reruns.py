@@ -107,8 +107,8 @@ def test_reportlog_rerun_then_pass_is_flaky_with_its_attempts_cause(rerun: Path)
     flaky = [f for f in report.failures if f.test_id == FLAKY]
     assert [(f.attempt, f.passed_on) for f in flaky] == [(1, 2)]
     assert flaky[0].cause_id is not None
-    assert flaky[0].evidence[0].insert_id == "entry-1"
-    assert flaky[0].evidence[0].join_key == "connection_id"
+    assert flaky[0].cites[0].insert_id == "entry-1"
+    assert flaky[0].cites[0].join_key == "connection_id"
     (cause,) = [c for c in report.causes if c.id == flaky[0].cause_id]
     assert cause.intermittent and cause.flaky == 1
     assert report.flaky_tests() == [FLAKY]

@@ -263,7 +263,7 @@ def test_suggest_drafts_a_rule_that_validates_and_explains_the_run(tmp_path: Pat
     )
     causes = {c["id"]: c["rule_id"] for c in report["causes"]}
     assert [causes[f["cause_id"]] for f in report["failures"]] == [rule.id, rule.id]
-    assert [f["evidence"][0]["insert_id"] for f in report["failures"]] == ["p1", "p2"]
+    assert [f["cites"][0]["insert_id"] for f in report["failures"]] == ["p1", "p2"]
 
 
 def test_suggest_without_a_keyed_error_drafts_nothing() -> None:

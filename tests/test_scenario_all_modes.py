@@ -43,7 +43,8 @@ def _rule_of(report: Report) -> dict[str, str | None]:
 def scores(report: Report, truth: dict[str, dict[str, Any]]) -> tuple[int, int, int, int]:
     """(right rule, failures, true evidence first, failures with server evidence)."""
     rules = _rule_of(report)
-    first = {f.test_id: f.evidence[0].insert_id if f.evidence else None for f in report.failures}
+    lines = {f.test_id: report.lines_of(f) for f in report.failures}
+    first = {test: found[0].insert_id if found else None for test, found in lines.items()}
     with_evidence = [t for t, v in truth.items() if v["insert_id"]]
     return (
         sum(rules[t] == v["rule"] for t, v in truth.items()),
@@ -78,10 +79,10 @@ def _check_attribution(out: Path) -> None:
             assert failure.bucket == "cause"
             assert any(w.kind == "evidence" for w in cause.whys), test_id
             if expected["rule"] != "instance-memory-limit-exceeded":
-                assert failure.evidence[0].join_key != "time", test_id
+                assert report.lines_of(failure)[0].join_key != "time", test_id
                 assert failure.confidence >= 0.7, test_id
             else:  # Cloud Run's system lines carry no ids: time only, tentative
-                assert failure.evidence[0].join_key == "time" and failure.confidence <= 0.4
+                assert report.lines_of(failure)[0].join_key == "time" and failure.confidence <= 0.4
 
     # the two 1011 causes: same client symptom, two rules, two causes
     ten_eleven = {c.rule_id: c.id for c in report.causes if c.rule_id in ONE_1011}

@@ -186,7 +186,10 @@ def _ideal_report(truth: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "cause_id": f"C{faults.index(t['fault']) + 1}" if t["server_caused"] else None,
             "bucket": "cause" if t["server_caused"] else "client-side",
             "rule_id": None,
-            "evidence": [{"insert_id": t["insert_id"]}] if t["insert_id"] else [],
+            # schema 1.5: a failure with a cause cites its lines; one without lists candidates
+            "cites" if t["server_caused"] else "candidates": (
+                [{"insert_id": t["insert_id"]}] if t["insert_id"] else []
+            ),
         }
         for test_id, t in truth.items()
     ]
@@ -213,7 +216,8 @@ def test_the_scorer_counts_splits_merges_and_inventions() -> None:
     client["cause_id"] = "C1"
     assert score.score(report, truth).invented == 1
     report = _ideal_report(truth)
-    report["failures"][0]["evidence"].insert(0, {"insert_id": "another-line"})
+    first = report["failures"][0]
+    first["cites" if first["cause_id"] else "candidates"].insert(0, {"insert_id": "another-line"})
     assert score.score(report, truth).evidence_first == 12
 
 

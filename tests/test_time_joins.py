@@ -81,7 +81,7 @@ def test_the_real_403_joined_by_time_is_a_capped_labelled_cause(tmp_path: Path) 
     assert "(tentative)" in render(report, OutputFormat.MARKDOWN)
     assert "tentative: joined by time and the 403 request log" in render(report, OutputFormat.HTML)
     data = json.loads(render(report, OutputFormat.JSON))
-    assert data["schema_version"] == "1.4"
+    assert data["schema_version"] == "1.5"
     assert [c["tentative"] for c in data["causes"] if c["id"] == cause.id] == [True]
 
 

@@ -15,16 +15,18 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from fivewhys.model import FailureReport, RunInterval, TestContact
+from fivewhys.model import Evidence, FailureReport, RunInterval, TestContact
 
 
 def server_contact(
     intervals: Sequence[RunInterval],
     failures: Sequence[FailureReport],
+    lines: Sequence[Sequence[Evidence]],
     frame: pl.DataFrame,
     skew_s: float,
 ) -> tuple[tuple[TestContact, ...], tuple[str, ...]]:
-    """Per test attempt, whether it reached the server; and the headline, when none did."""
+    """Per test attempt, whether it reached the server; and the headline, when none did.
+    `lines`: each failure's best lines, whole (whys.failure_lines)."""
     if frame.is_empty() or not intervals:
         return (), ()
     first, last = frame.get_column("timestamp").min(), frame.get_column("end_time").max()
@@ -35,6 +37,10 @@ def server_contact(
     for end in requests.get_column("end_time").to_list():
         reach.append(end if not reach or end > reach[-1] else reach[-1])
     failed = {(f.test_id, f.attempt): f for f in failures}
+    keyed_ids = {
+        (f.test_id, f.attempt): any(e.join_key != "time" for e in mine)
+        for f, mine in zip(failures, lines, strict=True)
+    }
     skew = timedelta(seconds=skew_s)
     services = sorted({s for s in requests.get_column("service").to_list() if s}) or sorted(
         {s for s in frame.get_column("service").to_list() if s}
@@ -43,7 +49,7 @@ def server_contact(
     for span in sorted(intervals, key=lambda i: (i.start, i.test_id, i.attempt)):
         failure = failed.get((span.test_id, span.attempt))
         covered = first <= span.start and last >= span.end
-        keyed = failure is not None and any(e.join_key != "time" for e in failure.evidence)
+        keyed = failure is not None and keyed_ids[(span.test_id, span.attempt)]
         at = bisect_right(starts, span.end + skew)
         requested = at > 0 and reach[at - 1] >= span.start - skew
         contacts.append(

@@ -46,14 +46,14 @@ def _traces_near(causes: Sequence[Cause], frame: pl.DataFrame) -> list[Traceback
     spans: dict[str, tuple[datetime, datetime]] = {}
     pad = timedelta(seconds=TRACE_NEAR_S + 1)
     for cause in causes:
-        for line in cause.evidence:
+        for line in cause.listed():
             if line.instance_id:
                 start, end = line.timestamp - pad, line.timestamp + pad
                 known = spans.get(line.instance_id)
                 if known is not None:
                     start, end = min(start, known[0]), max(end, known[1])
                 spans[line.instance_id] = (start, end)
-    ids = {line.insert_id for cause in causes for line in cause.evidence if not line.instance_id}
+    ids = {line.insert_id for cause in causes for line in cause.listed() if not line.instance_id}
     if not spans and not ids:
         return []
     near = pl.col("insert_id").is_in(sorted(ids))
@@ -65,10 +65,10 @@ def _traces_near(causes: Sequence[Cause], frame: pl.DataFrame) -> list[Traceback
 
 
 def _with_traces(cause: Cause, traces: Sequence[Traceback]) -> Cause:
-    chosen = _traces_of(cause.evidence, traces)
+    chosen = _traces_of(cause.listed(), traces)
     if not chosen:
         return cause
-    why = _trace_why(chosen[0], len(chosen), cause.evidence)
+    why = _trace_why(chosen[0], len(chosen), cause.listed())
     whys = list(cause.whys)
     at = max((n for n, w in enumerate(whys) if w.kind == "evidence"), default=-1) + 1
     whys.insert(at, why)
@@ -141,7 +141,7 @@ def with_revisions(
     out = []
     for cause in causes:
         counts: dict[str, list[Evidence]] = {}
-        for line in cause.evidence:
+        for line in cause.listed():
             if line.revision:
                 counts.setdefault(line.revision, []).append(line)
         revisions = sorted(counts, key=lambda r: (-len(counts[r]), r))

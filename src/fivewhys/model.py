@@ -124,6 +124,24 @@ class Evidence(Record):
     link: str | None = None
 
 
+class Cite(Record):
+    """A failure's own tie to one line its cause lists (`Cause.evidence`, found by insert_id):
+    how and when that line joined this failure, and what it matched. The line itself is listed
+    once, under the cause, however many failures cite it."""
+
+    insert_id: str
+    join_key: JoinKey
+    #: seconds from this failure's end (negative: before it)
+    offset_s: float
+    #: rule selection the line matched for this failure, and its fuzzy/regex score 0..1
+    matched: str | None = None
+    score: float | None = None
+
+
+#: how many of a cause's lines the reports list under it (its best; `Cause.listed`)
+LISTED_EVIDENCE = 10
+
+
 class StackFrame(Record):
     """One frame of a server stack trace, as the trace writes it."""
 
@@ -395,7 +413,11 @@ class FailureReport(Record):
     #: the rule that gave the cause or filed the failure into its bucket
     rule_id: str | None = None
     confidence: float
-    evidence: tuple[Evidence, ...]
+    #: with a cause: the lines that prove it for this failure, best first, each listed once in
+    #: its cause's `evidence` (Report.lines_of gives them whole)
+    cites: tuple[Cite, ...] = ()
+    #: without a cause: its best candidate lines (not proof), whole, best first
+    candidates: tuple[Evidence, ...] = ()
     #: why the confidence is what it is, or why nothing explains the failure
     note: str
     #: False when no log line at all falls in the failure's window
@@ -442,7 +464,10 @@ class Cause(Record):
     #: the strongest join behind the cause, in words ("connection_id", "time only", ...)
     proof: str
     whys: tuple[Why, ...]
-    #: the lines that matched the rule's selections, across its failures, best first
+    #: the lines that matched the rule's selections, across its failures, best first, each
+    #: once: its best `LISTED_EVIDENCE` (what the reports list under it), then every other line
+    #: one of its failures cites (`FailureReport.cites`); how a line joined and what it matched
+    #: are the first failure's that has it
     evidence: tuple[Evidence, ...]
     timeline: tuple[TimelineEvent, ...]
     fix: str | None = None
@@ -467,6 +492,10 @@ class Cause(Record):
     regression: Regression | None = None
     #: what all its failures share (one revision or instance, concurrency, cold start, a deploy)
     patterns: tuple[Pattern, ...] = ()
+
+    def listed(self) -> tuple[Evidence, ...]:
+        """Its best lines, the ones the reports list under it (and its deeper whys read)."""
+        return self.evidence[:LISTED_EVIDENCE]
 
 
 class Window(Record):
@@ -618,6 +647,17 @@ class Report(Record):
     def failures_of(self, cause_id: str) -> list[FailureReport]:
         """The failures (attempts) a cause explains, in report order."""
         return [failure for failure in self.failures if failure.cause_id == cause_id]
+
+    def lines_of(self, failure: FailureReport) -> tuple[Evidence, ...]:
+        """A failure's lines whole, as it alone sees them: its cited lines from its cause's
+        `evidence` with its own join, offset and match; its candidates when it has no cause."""
+        if failure.cause_id is None:
+            return failure.candidates
+        cause = next(c for c in self.causes if c.id == failure.cause_id)
+        by_id = {line.insert_id: line for line in cause.evidence}
+        return tuple(
+            by_id[cite.insert_id].model_copy(update=cite.model_dump()) for cite in failure.cites
+        )
 
     def flaky_tests(self) -> list[str]:
         """Tests that failed and then passed on a later attempt, sorted."""

@@ -43,22 +43,30 @@ STARTED = re.compile(r"^Starting new instance\. Reason: (?P<reason>[A-Z_]+)")
 def with_patterns(
     causes: Sequence[Cause],
     failures: Sequence[FailureReport],
+    lines: Sequence[Sequence[Evidence]],
     intervals: Sequence[RunInterval],
     frame: pl.DataFrame,
     revisions: RunRevisions,
 ) -> list[Cause]:
-    """Each cause with the patterns its failures show, and an evidence why for each."""
+    """Each cause with the patterns its failures show, and an evidence why for each (`lines`:
+    each failure's best lines, whole: whys.failure_lines)."""
     starts = _starts(frame)
     out = []
     for cause in causes:
-        mine = [f for f in failures if f.cause_id == cause.id and f.started_at is not None]
-        if len(mine) < MIN_FAILURES:
+        pairs = [
+            (f, _line(best))
+            for f, best in zip(failures, lines, strict=True)
+            if f.cause_id == cause.id and f.started_at is not None
+        ]
+        if len(pairs) < MIN_FAILURES:
             out.append(cause)
             continue
+        mine = [f for f, _ in pairs]
+        named = [line for _, line in pairs]
         found = [
-            *_one_source(mine, frame, revisions),
+            *_one_source(mine, named, frame, revisions),
             *_concurrent(mine, intervals),
-            *_cold(mine, starts, frame),
+            *_cold(named, starts, frame),
             *_after_deploy(cause, mine, intervals, revisions),
         ]
         if not found:
@@ -73,15 +81,17 @@ def with_patterns(
     return out
 
 
-def _line(failure: FailureReport) -> Evidence | None:
-    """The failure's best evidence line that names its instance."""
-    return next((e for e in failure.evidence if e.instance_id), None)
+def _line(lines: Sequence[Evidence]) -> Evidence | None:
+    """A failure's best evidence line that names its instance."""
+    return next((e for e in lines if e.instance_id), None)
 
 
 def _one_source(
-    failures: Sequence[FailureReport], frame: pl.DataFrame, revisions: RunRevisions
+    failures: Sequence[FailureReport],
+    lines: Sequence[Evidence | None],
+    frame: pl.DataFrame,
+    revisions: RunRevisions,
 ) -> list[Pattern]:
-    lines = [_line(f) for f in failures]
     if any(line is None for line in lines):
         return []
     found = []
@@ -184,14 +194,14 @@ def _starts(frame: pl.DataFrame) -> dict[str, list[tuple[datetime, str, str]]]:
 
 
 def _cold(
-    failures: Sequence[FailureReport],
+    lines: Sequence[Evidence | None],
     starts: dict[str, list[tuple[datetime, str, str]]],
     frame: pl.DataFrame,
 ) -> list[Pattern]:
+    """`lines`: per failure, its best line that names its instance (None: none does)."""
     cites: list[str] = []
     reasons: set[str] = set()
-    for failure in failures:
-        line = _line(failure)
+    for line in lines:
         if line is None or line.instance_id not in starts:
             return []
         before = [s for s in starts[line.instance_id] if s[0] <= line.timestamp]
@@ -211,10 +221,10 @@ def _cold(
     return [
         Pattern(
             kind="cold-start",
-            count=len(failures),
-            of=len(failures),
+            count=len(lines),
+            of=len(lines),
             text=(
-                f"All {len(failures)} failures came on an instance's first requests: each one's "
+                f"All {len(lines)} failures came on an instance's first requests: each one's "
                 f"evidence is among the first {FIRST_REQUESTS} requests its instance served after "
                 "Cloud Run's start line for it (Starting new instance, "
                 f"{', '.join(sorted(reasons))})."

@@ -58,7 +58,13 @@ from fivewhys.revisions import run_revisions
 from fivewhys.rules.loader import bundled_rules_dir, load_rules
 from fivewhys.rules.schema import Rule
 from fivewhys.suspects import with_suspects
-from fivewhys.whys import build_causes, explain_failures, failure_reports, time_caps
+from fivewhys.whys import (
+    build_causes,
+    explain_failures,
+    failure_lines,
+    failure_reports,
+    time_caps,
+)
 
 if TYPE_CHECKING:  # imported where used: a file analysis pulls, queries and bundles nothing
     from fivewhys.logs.bigquery import BigQuerySource
@@ -74,8 +80,12 @@ if TYPE_CHECKING:  # imported where used: a file analysis pulls, queries and bun
 #: failing one, from --history), the run's `run_started_at` and `tests_passed` (so a green run
 #: is kept and compared), each cause's `patterns` (what all its failures share, with counts)
 #: and per why its `step` of the chain (and a rule question's `answered_by`): whys come in
-#: chain order (fivewhys.chain)
-SCHEMA_VERSION = "1.4"
+#: chain order (fivewhys.chain); 1.5: evidence shared by cause: a cause's `evidence` lists each
+#: line once, its best ten (what the reports list) and then every other line its failures
+#: cite; a failure with a cause points to its lines (`cites`: insert_id and what is its own,
+#: join_key, offset_s, matched, score) instead of carrying them, and only a failure without
+#: one carries its best candidate lines whole (`candidates`); `evidence` of a failure is gone
+SCHEMA_VERSION = "1.5"
 #: fallback buckets a rule files a failure into
 BUCKETED = ("client-side", "server-error")
 
@@ -199,7 +209,10 @@ def _analyze(analysis: Analysis) -> Report:
         failures, correlation, rules, slack_s=settings.window.skew_s, project=project
     )
     causes = build_causes(explained)
-    reports = failure_reports(explained, causes, correlation) + [_unplaced(f) for f in unplaced]
+    lines = failure_lines(explained) + [() for _ in unplaced]
+    reports = failure_reports(explained, causes, correlation, lines) + [
+        _unplaced(f) for f in unplaced
+    ]
     unique_causes = sorted({c.id: c for c in causes.values()}.values(), key=_cause_number)
     unique_causes = with_tracebacks(unique_causes, logs.frame)
     revisions, audit_reach = _revisions(analysis, logs, results.intervals, failures)
@@ -209,10 +222,12 @@ def _analyze(analysis: Analysis) -> Report:
             known = first_failure.get(failure_report.cause_id, failure_report.finished_at)
             first_failure[failure_report.cause_id] = min(known, failure_report.finished_at)
     contacts, unreached = server_contact(
-        results.intervals, reports, logs.frame, settings.window.skew_s
+        results.intervals, reports, lines, logs.frame, settings.window.skew_s
     )
     unique_causes = with_revisions(unique_causes, revisions.deploys, first_failure, audit_reach)
-    unique_causes = with_patterns(unique_causes, reports, results.intervals, logs.frame, revisions)
+    unique_causes = with_patterns(
+        unique_causes, reports, lines, results.intervals, logs.frame, revisions
+    )
 
     in_frame = {s for s in logs.frame.get_column("service").unique().to_list() if s}
     services = sorted(in_frame.union(*(p.services for p in pulls)))
@@ -648,7 +663,6 @@ def _unplaced(failure: Failure) -> FailureReport:
         cause_id=None,
         bucket="unexplained",
         confidence=0.0,
-        evidence=(),
         note=(
             "Not placed in time: its results file gives no run start and no time at all, so no "
             "log entry can be joined to it. Pass --started-at with the run's start."

@@ -56,7 +56,9 @@ from fivewhys.generic import GENERIC_RULE, generic_match, generic_title, generic
 from fivewhys.logs.frame import SEVERITY_RANK
 from fivewhys.logs.query import explorer_links
 from fivewhys.model import (
+    LISTED_EVIDENCE,
     Cause,
+    Cite,
     Evidence,
     Failure,
     FailureReport,
@@ -459,6 +461,10 @@ def _cause(cause_id: str, items: list[Explained]) -> Cause:
     for item in items:
         for line in _matched_lines(item):
             matched.setdefault(line.insert_id, line)
+    best = sorted(matched.values(), key=lambda line: _evidence_order(rule, line))
+    # its best lines first, as listed; then the other lines its failures cite, each once
+    cited = {line.insert_id for item in items for line in _cited_lines(item)}
+    listed = {line.insert_id for line in best[:LISTED_EVIDENCE]}
     keys: set[str] = {line.join_key for line in matched.values()}
     strongest = min(keys, key=KEY_WEIGHT_ORDER.index) if keys else None
     proof = PROOF_WORDS[strongest] if strongest else "client side only"
@@ -474,7 +480,7 @@ def _cause(cause_id: str, items: list[Explained]) -> Cause:
         proof=proof,
         whys=tuple(whys),
         evidence=tuple(
-            sorted(matched.values(), key=lambda line: _evidence_order(rule, line))[:MAX_EVIDENCE]
+            line for line in best if line.insert_id in listed or line.insert_id in cited
         ),
         timeline=_timeline(items),
         fix=rule.fix,
@@ -532,6 +538,21 @@ def _evidence_order(rule: Rule, line: Evidence) -> tuple[int, int, datetime, str
     names = list(rule.server)
     position = names.index(line.matched) if line.matched in names else len(names)
     return (position, KEY_WEIGHT_ORDER.index(line.join_key), line.timestamp, line.insert_id)
+
+
+def _cited_lines(item: Explained) -> list[Evidence]:
+    """The lines a failure with a cause cites: its matched lines, each once, at most
+    MAX_EVIDENCE (the head of `failure_lines`)."""
+    chosen: dict[str, Evidence] = {}
+    for line in _matched_lines(item):
+        chosen.setdefault(line.insert_id, line)
+    return list(chosen.values())[:MAX_EVIDENCE]
+
+
+def failure_lines(explained: Sequence[Explained]) -> list[tuple[Evidence, ...]]:
+    """Per failure, its best lines whole, as it sees them: what tells whether a line of its
+    own ids reached the server (contact) and which instance wrote its evidence (patterns)."""
+    return [_ordered_evidence(item) for item in explained]
 
 
 def _ordered_evidence(item: Explained) -> tuple[Evidence, ...]:
@@ -622,9 +643,14 @@ def _bucket_note(item: Explained, uncovered: str) -> str:
 
 
 def failure_reports(
-    explained: Sequence[Explained], causes: dict[int, Cause], correlation: Correlation
+    explained: Sequence[Explained],
+    causes: dict[int, Cause],
+    correlation: Correlation,
+    lines: Sequence[tuple[Evidence, ...]],
 ) -> list[FailureReport]:
-    """One report row per failure, with its cause id, confidence, note and best evidence."""
+    """One report row per failure, with its cause id, confidence and note; with a cause, the
+    lines it cites (each listed once, in the cause); without one, its best candidate lines
+    (`lines`: failure_lines)."""
     reports: list[FailureReport] = []
     for index, item in enumerate(explained):
         window = correlation.windows[index]
@@ -646,7 +672,8 @@ def failure_reports(
                 bucket=item.bucket,
                 rule_id=item.match.rule.id if item.match else None,
                 confidence=item.confidence,
-                evidence=_ordered_evidence(item),
+                cites=tuple(_cite(line) for line in _cited_lines(item)) if cause else (),
+                candidates=() if cause else lines[index],
                 note=_note(
                     item, correlation.covered[index], window_text, correlation.set_aside[index]
                 ),
@@ -659,6 +686,16 @@ def failure_reports(
             )
         )
     return reports
+
+
+def _cite(line: Evidence) -> Cite:
+    return Cite(
+        insert_id=line.insert_id,
+        join_key=line.join_key,
+        offset_s=line.offset_s,
+        matched=line.matched,
+        score=line.score,
+    )
 
 
 def _iso(moment: Any) -> str:

@@ -60,7 +60,11 @@ def per_failure(report: dict[str, Any], truth: dict[str, dict[str, Any]]) -> lis
     for test_id, expected in sorted(truth.items()):
         failure = by_test.get(test_id, {})
         cause = causes.get(failure.get("cause_id") or "")
-        evidence = failure.get("evidence") or []
+        # schema 1.5: a failure with a cause cites its lines, one without has candidates;
+        # before 1.5 both were `evidence`
+        evidence = (
+            failure.get("cites") or failure.get("candidates") or failure.get("evidence") or []
+        )
         got_rule = cause["rule_id"] if cause else failure.get("rule_id")
         rows.append(
             {
