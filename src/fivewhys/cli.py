@@ -3,7 +3,10 @@ imports click and nothing of the analysis (polars, pydantic, the cloud client)."
 
 from __future__ import annotations
 
+import gc
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -48,7 +51,8 @@ class LazyGroup(click.Group):
         if cmd_name not in COMMANDS:
             return None
         module, attribute, _help = COMMANDS[cmd_name]
-        command: click.Command = getattr(importlib.import_module(module), attribute)
+        with _uncollected():
+            command: click.Command = getattr(importlib.import_module(module), attribute)
         self.add_command(command, cmd_name)
         return command
 
@@ -57,6 +61,22 @@ class LazyGroup(click.Group):
         rows = [(name, COMMANDS[name][2]) for name in sorted(COMMANDS)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+@contextmanager
+def _uncollected() -> Iterator[None]:
+    """Import with the cycle collector off, then freeze what was made: the analysis' import
+    builds some 90,000 long-lived objects (polars, pydantic's validators) and hardly any
+    garbage, yet at the default thresholds the collector walks them over and over (about
+    40 ms of the bundled example's 0.6 s); frozen, no later collection walks them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
