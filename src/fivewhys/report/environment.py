@@ -19,9 +19,8 @@ from typing import Any
 import jinja2
 from jinja2.bccache import Bucket
 
-from fivewhys.logs.cache import default_cache_dir
 from fivewhys.model import NO_CAUSE_BUCKETS, Report
-from fivewhys.resources import bundled
+from fivewhys.resources import bundled, default_cache_dir
 
 #: set (to anything but the empty string) to compile the templates on every run, caching nothing
 NO_TEMPLATE_CACHE_ENV = "FIVEWHYS_NO_TEMPLATE_CACHE"
