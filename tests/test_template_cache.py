@@ -13,7 +13,8 @@ import jinja2
 from conftest import REPO
 from jinja2.bccache import bc_magic
 
-from fivewhys.report.environment import NO_TEMPLATE_CACHE_ENV, TemplateCache
+from fivewhys.report.environment import TemplateCache
+from fivewhys.resources import NO_COMPILED_CACHE_ENV
 
 
 def _render(templates: Path, cache: Path, **options: bool) -> str:
@@ -48,10 +49,10 @@ def test_a_cache_that_cannot_be_written_keeps_nothing_and_breaks_nothing(tmp_pat
 
 
 def _example_report(tmp_path: Path, cache: Path, out: str, *, off: bool = False) -> bytes:
-    env = {k: v for k, v in os.environ.items() if k != NO_TEMPLATE_CACHE_ENV}
+    env = {k: v for k, v in os.environ.items() if k != NO_COMPILED_CACHE_ENV}
     env["FIVEWHYS_CACHE_DIR"] = str(cache)
     if off:
-        env[NO_TEMPLATE_CACHE_ENV] = "1"
+        env[NO_COMPILED_CACHE_ENV] = "1"
     subprocess.run(
         [sys.executable, "-m", "fivewhys.cli", "analyze", "examples/results/report-log.jsonl"]
         + ["--logs", "examples/logs/gcloud-read.json", "-o", str(tmp_path / out)],

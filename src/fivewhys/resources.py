@@ -27,3 +27,15 @@ def default_cache_dir() -> Path:
         return Path(own)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "fivewhys"
+
+
+#: set (to anything but the empty string) to keep nothing between runs: the report templates
+#: are compiled and the rule files read and checked again every time
+NO_COMPILED_CACHE_ENV = "FIVEWHYS_NO_COMPILED_CACHE"
+
+
+def compiled_cache_dir(kind: str) -> Path | None:
+    """Where fivewhys keeps what it compiled of `kind` (templates, rules), or None when off."""
+    if os.environ.get(NO_COMPILED_CACHE_ENV):
+        return None
+    return default_cache_dir() / kind

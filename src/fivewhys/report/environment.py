@@ -20,10 +20,7 @@ import jinja2
 from jinja2.bccache import Bucket
 
 from fivewhys.model import NO_CAUSE_BUCKETS, Report
-from fivewhys.resources import bundled, default_cache_dir
-
-#: set (to anything but the empty string) to compile the templates on every run, caching nothing
-NO_TEMPLATE_CACHE_ENV = "FIVEWHYS_NO_TEMPLATE_CACHE"
+from fivewhys.resources import bundled, compiled_cache_dir
 
 #: how each kind of why is labelled in every format (model.WhyKind)
 WHY_LABELS: dict[str, str] = {
@@ -52,8 +49,8 @@ def template_environment(
         keep_trailing_newline=True,
     )
     env.filters.update(filters)
-    if not os.environ.get(NO_TEMPLATE_CACHE_ENV):
-        env.bytecode_cache = TemplateCache(default_cache_dir() / "templates", env)
+    if (cache := compiled_cache_dir("templates")) is not None:
+        env.bytecode_cache = TemplateCache(cache, env)
     return env
 
 
