@@ -13,8 +13,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@
 
+# The sources are compiled first: an editable install leaves no .pyc, and with
+# PYTHONDONTWRITEBYTECODE set no run writes one, so each would compile all of fivewhys again.
 demo: $(VENV)/.installed
 	@mkdir -p out
+	@$(BIN)/python -m compileall -q src
 	$(BIN)/fivewhys analyze examples/results/report-log.jsonl \
 		--logs examples/logs/gcloud-read.json -o out/rca.md
 	$(BIN)/fivewhys analyze examples/results/report-log.jsonl \

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,11 +13,21 @@ import pytest
 from fivewhys.ids import extract_client_event, mask
 from fivewhys.logs.frame import LOGFRAME_SCHEMA
 from fivewhys.model import Failure, Ids
+from fivewhys.resources import CACHE_DIR_ENV
 
 pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parents[1]
 T0 = datetime(2025, 9, 7, 15, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _suite_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The suite's caches (compiled templates, loaded rules) in a directory of its own, not the
+    user's: its subprocesses inherit it, a test that sets its own still can."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_DIR_ENV, str(tmp_path_factory.mktemp("cache")))
+        yield
 
 
 def at(seconds: float) -> datetime:

@@ -18,11 +18,11 @@ from fivewhys import __version__
 from fivewhys.config import LoggingSettings, Settings, WindowSettings
 from fivewhys.errors import FivewhysError, InputError
 from fivewhys.logs.bundle import BUNDLE_KEY, read_bundle
-from fivewhys.logs.cache import CACHE_DIR_ENV
 from fivewhys.logs.files import read_log_files
 from fivewhys.logs.live import LiveSource
 from fivewhys.model import Report
 from fivewhys.pipeline import Analysis, OutputFormat, analyze, render
+from fivewhys.resources import CACHE_DIR_ENV
 
 __all__ = ["fake_logging"]  # the fixture, used by name
 

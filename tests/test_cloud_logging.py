@@ -19,12 +19,13 @@ from conftest import REPO
 from fake_logging import FakeClock, FakeLogging, bulk_entries, fake_logging, read_ndjson, zulu
 
 from fivewhys.config import LoggingSettings
-from fivewhys.logs.cache import CACHE_DIR_ENV, WindowCache
+from fivewhys.logs.cache import WindowCache
 from fivewhys.logs.files import read_log_files
 from fivewhys.logs.live import LivePull, LiveSource, pull_logs, read_filtered
 from fivewhys.logs.quota import Backoff, RateLimiter
 from fivewhys.model import Window
 from fivewhys.pipeline import Analysis, OutputFormat, analyze, render
+from fivewhys.resources import CACHE_DIR_ENV
 
 __all__ = ["fake_logging"]  # the fixture, used by name
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import rapidfuzz.process
 from conftest import T0, at, make_failure
 
 from fivewhys.ids import mask
@@ -56,13 +57,13 @@ EXPIRED = "WebSocket auth rejected: JWT expired for user_id={u}"
 
 def test_fuzzy_scores_each_distinct_template_once(monkeypatch: pytest.MonkeyPatch) -> None:
     scored: list[list[str]] = []
-    real_extract = matcher.process.extract
+    real_extract = rapidfuzz.process.extract
 
     def spy(query: str, choices: list[str], **kwargs: Any) -> Any:
         scored.append(list(choices))
         return real_extract(query, choices, **kwargs)
 
-    monkeypatch.setattr(matcher.process, "extract", spy)
+    monkeypatch.setattr(rapidfuzz.process, "extract", spy)
     matcher._FUZZY.clear()
     selection = ServerSelection.model_validate(
         {"message|fuzzy": "WebSocket auth rejected: JWT expired", "join": "connection_id"}

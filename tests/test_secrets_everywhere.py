@@ -25,8 +25,8 @@ from conftest import REPO
 from fake_logging import FakeLogging, fake_logging, read_ndjson
 
 from fivewhys.cli import cli
-from fivewhys.logs.cache import CACHE_DIR_ENV
 from fivewhys.redact import KINDS
+from fivewhys.resources import CACHE_DIR_ENV
 
 __all__ = ["fake_logging"]  # the fixture, used by name
 

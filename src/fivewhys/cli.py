@@ -3,7 +3,12 @@ imports click and nothing of the analysis (polars, pydantic, the cloud client)."
 
 from __future__ import annotations
 
+import gc
 import importlib
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -48,7 +53,8 @@ class LazyGroup(click.Group):
         if cmd_name not in COMMANDS:
             return None
         module, attribute, _help = COMMANDS[cmd_name]
-        command: click.Command = getattr(importlib.import_module(module), attribute)
+        with _uncollected():
+            command: click.Command = getattr(importlib.import_module(module), attribute)
         self.add_command(command, cmd_name)
         return command
 
@@ -59,6 +65,22 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
+@contextmanager
+def _uncollected() -> Iterator[None]:
+    """Import with the cycle collector off, then freeze what was made: the analysis' import
+    builds some 90,000 long-lived objects (polars, pydantic's validators) and hardly any
+    garbage, yet at the default thresholds the collector walks them over and over (about
+    40 ms of the bundled example's 0.6 s); frozen, no later collection walks them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fivewhys")
 def cli() -> None:
@@ -66,8 +88,23 @@ def cli() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="fivewhys")
+    """Console-script entry point: on the way out, the process ends without tearing down the
+    interpreter (as mypy does), whose freeing of every module and object was 10 ms of the
+    bundled example; everything fivewhys writes is closed by then, and it has no exit hooks."""
+    try:
+        cli(prog_name="fivewhys")
+    except SystemExit as done:
+        code = done.code
+    else:
+        code = 0
+    if not isinstance(code, int):  # None, or a message for sys.exit to print: exit as it would
+        raise SystemExit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:  # a closed pipe: the interpreter's own exit reports it as always
+        raise SystemExit(code) from None
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from fivewhys.logs.frame import SEVERITY_RANK
 from fivewhys.model import Report
 from fivewhys.pipeline import Flavor
 from fivewhys.redact import clean_text
+from fivewhys.resources import default_cache_dir
 
 if TYPE_CHECKING:  # imported where used: a file analysis neither pulls nor queries
     from fivewhys.logs.bigquery import BigQuerySource
@@ -288,7 +289,7 @@ def asks_for_pull(options: dict[str, Any]) -> bool:
 
 def live_source_from(settings: Settings, options: dict[str, Any]) -> LiveSource:
     """The live pull the options describe, checked."""
-    from fivewhys.logs.cache import WindowCache, default_cache_dir
+    from fivewhys.logs.cache import WindowCache
     from fivewhys.logs.live import LiveSource
 
     project: str | None = options["project"]

@@ -22,18 +22,8 @@ from pydantic import ValidationError
 
 from fivewhys.model import PulledWindow, Window
 
-#: overrides the cache directory (tests point it at a temporary one)
-CACHE_DIR_ENV = "FIVEWHYS_CACHE_DIR"
 #: bump when the stored shape changes: older files become misses
 _FORMAT = 1
-
-
-def default_cache_dir() -> Path:
-    """`$FIVEWHYS_CACHE_DIR`, else `$XDG_CACHE_HOME/fivewhys`, else `~/.cache/fivewhys`."""
-    if own := os.environ.get(CACHE_DIR_ENV):
-        return Path(own)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "fivewhys"
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
+import os
+import pickle
+import sys
+import tempfile
 import types
 import typing
 from collections.abc import Hashable, Sequence
@@ -10,13 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jinja2
+import pydantic
+import pydantic_core
+import re2  # type: ignore[import-untyped]
 import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+import fivewhys
 from fivewhys.errors import RuleError, RuleErrors
 from fivewhys.linear_regex import without_surrogates
-from fivewhys.resources import bundled
+from fivewhys.resources import bundled, compiled_cache_dir
 from fivewhys.rules.schema import LOCATED_ERROR, Rule, rule_keys
 
 Loc = tuple[str | int, ...]
@@ -120,7 +130,21 @@ def load_rules(dirs: Sequence[Path], *, collect_errors: bool) -> list[Rule]:
     With `collect_errors` every problem of every file is gathered and raised as one
     `RuleErrors`; otherwise the first `RuleError` is raised. Rules come back sorted by
     (-priority, id) so the matcher tries them in a stable order.
+
+    Rules that loaded are kept in the user's cache directory (resources.compiled_cache_dir):
+    the next run with the same files, the same directories and the same code unpickles them
+    (0.5 ms) instead of reading, validating and parsing every why template again (20 ms).
     """
+    cache = _RuleCache.of(dirs)
+    if cache is not None and (cached := cache.load()) is not None:
+        return cached
+    rules = _load_rules(dirs, collect_errors=collect_errors)
+    if cache is not None:
+        cache.store(rules)
+    return rules
+
+
+def _load_rules(dirs: Sequence[Path], *, collect_errors: bool) -> list[Rule]:
     sink = _Sink(collect_errors)
     if not dirs:
         sink.add(RuleError("no rule directories given"))
@@ -138,6 +162,93 @@ def load_rules(dirs: Sequence[Path], *, collect_errors: bool) -> list[Rule]:
         raise RuleErrors(sink.errors)
     rules = [parsed.rule for parsed in merged.values() if parsed.rule is not None]
     return sorted(rules, key=lambda rule: (-rule.priority, rule.id))
+
+
+#: bump when what the cache holds changes shape: older files become misses
+_CACHE_FORMAT = 1
+#: the code a load's result depends on besides fivewhys' own (whose every source is keyed)
+_CODE_OF = (pydantic, pydantic_core, yaml, jinja2, re2)
+
+
+@dataclass(frozen=True)
+class _RuleCache:
+    """One file per set of rule directories, holding the digest of everything the loaded
+    rules depend on and the rules pickled: the rule files' bytes and the directories'
+    entries, where they were read from, the interpreter, and the source files (by size and
+    modification time) of fivewhys and of the libraries that parse and validate a rule.
+    Anything else is a miss: a damaged file, another digest, a `tests:` fixture directory
+    that is gone (the rules are then loaded, and the error reported, as without a cache)."""
+
+    path: Path
+    digest: bytes
+
+    @classmethod
+    def of(cls, dirs: Sequence[Path]) -> _RuleCache | None:
+        """The cache of `dirs`; None when caching is off or a directory cannot be read as one
+        (the load then reports the problem)."""
+        where = compiled_cache_dir("rules")
+        if where is None or not dirs:
+            return None
+        place = repr((os.getcwd(), [str(d) for d in dirs])).encode()
+        digest = hashlib.sha256(repr((_CACHE_FORMAT, sys.version, place)).encode())
+        try:
+            for directory in dirs:
+                for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+                    digest.update(repr((str(directory), entry.name, entry.is_dir())).encode())
+                    if entry.is_file() and entry.name.endswith(RULE_SUFFIXES):
+                        with open(entry.path, "rb") as handle:
+                            digest.update(hashlib.sha256(handle.read()).digest())
+            for source in _code_files():
+                info = os.stat(source)
+                digest.update(repr((source, info.st_size, info.st_mtime_ns)).encode())
+        except OSError:
+            return None
+        name = hashlib.sha256(place).hexdigest()[:32]
+        return cls(where / f"{name}.pickle", digest.hexdigest().encode())
+
+    def load(self) -> list[Rule] | None:
+        try:
+            kept = self.path.read_bytes()
+        except OSError:
+            return None
+        digest, _, pickled = kept.partition(b"\n")
+        if digest != self.digest:
+            return None
+        try:
+            rules = pickle.loads(pickled)
+        except Exception:  # a damaged file is a miss, whatever unpickling it raises
+            return None
+        if not isinstance(rules, list) or not all(isinstance(rule, Rule) for rule in rules):
+            return None
+        for rule in rules:
+            if rule.tests is not None and not (Path(rule._source).parent / rule.tests).is_dir():
+                return None
+        return rules
+
+    def store(self, rules: list[Rule]) -> None:
+        """Written whole or not at all; a directory that cannot be written keeps nothing."""
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(self.digest + b"\n")
+                    pickle.dump(rules, out, protocol=pickle.HIGHEST_PROTOCOL)
+                os.replace(tmp, self.path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError:
+            pass
+
+
+def _code_files() -> list[str]:
+    """fivewhys' sources and the libraries' own modules, so an edit or an upgrade is a miss."""
+    files = sorted(str(p) for p in Path(fivewhys.__file__).parent.rglob("*.py"))
+    for module in _CODE_OF:
+        top = Path(module.__file__ or "").parent
+        files.extend(sorted(str(p) for p in top.iterdir() if p.is_file()))
+    return files
 
 
 def load_rule_file(path: Path) -> Rule:

@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any
 
-from rapidfuzz import fuzz, process
-
 from fivewhys.ids import mask
 from fivewhys.linear_regex import LinearRegex
 from fivewhys.logs.frame import SEVERITY_RANK
@@ -279,6 +277,8 @@ def fuzzy_scores(pattern: str, templates: Iterable[str]) -> dict[str, float]:
 
     Scored once per distinct (pattern, template) for the whole run, in one batch per call.
     """
+    from rapidfuzz import fuzz, process  # only a rule with a fuzzy pattern needs it (7 ms)
+
     masked = _masked_pattern(pattern)
     distinct = set(templates)
     missing = sorted(t for t in distinct if (masked, t) not in _FUZZY)
