@@ -150,6 +150,8 @@ ODD_SHAPES: list[Any] = [
     REQUEST,
     {**REQUEST, "insertId": "a17", "httpRequest": {**REQUEST["httpRequest"], "latency": "0.0005s"}},
     {**REQUEST, "insertId": "a18", "httpRequest": {**REQUEST["httpRequest"], "status": "404"}},
+    # digits with spaces around them: entry.py's int() reads them, the vectorized cast does not
+    {**REQUEST, "insertId": "a18s", "httpRequest": {**REQUEST["httpRequest"], "status": " 404 "}},
     {**REQUEST, "insertId": "a19", "httpRequest": {**REQUEST["httpRequest"], "latency": "1e30s"}},
     {**REQUEST, "insertId": "a20", "httpRequest": {"method": "GET", "url": "/x"}},
     {

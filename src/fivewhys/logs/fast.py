@@ -110,7 +110,9 @@ def read_ndjson(path: str, batch: LogBatch, id_patterns: IdPatterns) -> bool:
     """Rows of the NDJSON file `path` into `batch`, vectorized; False (`batch` untouched) when
     polars cannot read the file, which the per-entry path then reads."""
     try:
-        frame = _flatten(path)
+        scanned = pl.read_ndjson(path, schema=SCHEMA)
+        frame = _flatten(scanned, _line_numbers(path, scanned.height))
+        del scanned  # the flat frame holds copies: the scan's chunks can go
         rows, odd, mapped = _normalize(frame, path, id_patterns)
         del frame
         entries = _reread(path, odd)
@@ -172,48 +174,54 @@ def _reread(path: str, wanted: list[int]) -> list[tuple[str, Any]]:
     return found
 
 
-def _flatten(path: str) -> pl.DataFrame:
-    """The scan, one column per field read, named `p:` (payload), `h:` (httpRequest), `l:`
-    (labels). Unnested inside the scan's query, so the fields are the scan's own buffers."""
-    payload, http, labels = pl.col("jsonPayload"), pl.col("httpRequest"), pl.col("labels")
-    # the usual labels are {"instanceId": "..."}: sliced out; anything else is decoded below
+def _flatten(scanned: pl.DataFrame, lines: pl.Series) -> pl.DataFrame:
+    """One column per field read, named `p:` (payload), `h:` (httpRequest), `l:` (labels)."""
+    # Series-level unnesting shares the field buffers (struct.field expressions copy them)
+    payload = scanned.get_column("jsonPayload")
+    http = scanned.get_column("httpRequest")
+    labels = scanned.get_column("labels")
+    resource = scanned.get_column("resource").struct.field("labels").struct.unnest()
+    frame = pl.concat(
+        [
+            scanned.drop("jsonPayload", "httpRequest", "resource", "labels"),
+            payload.struct.unnest().select(pl.all().name.prefix("p:")),
+            http.struct.unnest().select(pl.all().name.prefix("h:")),
+            resource,
+            pl.DataFrame(
+                [
+                    payload.is_not_null().alias("_payload"),
+                    http.is_not_null().alias("_http"),
+                    labels.alias("_labels"),
+                    lines.alias("line"),
+                    pl.repeat(False, scanned.height, eager=True).alias("_undecoded"),
+                ]
+            ),
+        ],
+        how="horizontal",
+    )
+    # fields no line has are dropped (their rules read a null literal, see _Columns); the rest
+    # made one chunk each: the scan leaves a chunk per few hundred rows, each paid for by every
+    # expression
+    empty = [
+        name
+        for name, nulls in frame.null_count().row(0, named=True).items()
+        if nulls == frame.height and name not in _ALWAYS
+    ]
+    frame = frame.drop(empty).rechunk()
+    for name, fields in _CONTAINERS.items():
+        if f"p:{name}" in frame.columns:
+            where = frame.get_column(f"p:{name}").is_not_null()
+            frame = _decode(frame, f"p:{name}", f"p:{name}:", fields, where)
+    # the usual labels are {"instanceId": "..."}: sliced out; anything else is decoded
+    labels = frame.get_column("_labels")
     value = labels.str.strip_prefix('{"instanceId": "').str.strip_suffix('"}')
     plain = (
         labels.str.starts_with('{"instanceId": "')
         & labels.str.ends_with('"}')
         & ~value.str.contains(r'["\\]')
     ).fill_null(False)
-    frame = (
-        pl.scan_ndjson(path, schema=SCHEMA)
-        .select(
-            pl.exclude("jsonPayload", "httpRequest", "resource", "labels"),
-            payload.struct.unnest().name.prefix("p:"),
-            http.struct.unnest().name.prefix("h:"),
-            pl.col("resource").struct.field("labels").struct.unnest(),
-            _payload=payload.is_not_null(),
-            _http=http.is_not_null(),
-            _labels=labels,
-            _undecoded=pl.lit(False),
-            _plain_labels=plain,
-            **{"l:instanceId": pl.when(plain).then(value)},
-        )
-        .collect(engine="in-memory")
-    )
-    frame = frame.with_columns(line=_line_numbers(path, frame.height))
-    # fields no line has are dropped (their rules read a null literal, see _Columns)
-    empty = [
-        name
-        for name, nulls in frame.null_count().row(0, named=True).items()
-        if nulls == frame.height and name not in _ALWAYS
-    ]
-    frame = frame.drop(empty)
-    for name, fields in _CONTAINERS.items():
-        if f"p:{name}" in frame.columns:
-            where = frame.get_column(f"p:{name}").is_not_null()
-            frame = _decode(frame, f"p:{name}", f"p:{name}:", fields, where)
-    labels_text = frame.get_column("_labels")
-    other = ~frame.get_column("_plain_labels") & labels_text.is_not_null() & (labels_text != "{}")
-    frame = frame.drop("_plain_labels")
+    frame = frame.with_columns(pl.when(plain).then(value).alias("l:instanceId"))
+    other = ~plain & labels.is_not_null() & (labels != "{}")
     return _decode(frame, "_labels", "l:", (*_INSTANCE_KEYS, *_ID_NAMES), other)
 
 
@@ -340,7 +348,6 @@ def _odd_shape(frame: pl.DataFrame, col: _Columns) -> pl.Expr:
     insert_id = pl.col("insertId")
     text = pl.col("textPayload")
     has_text = text.is_not_null() & (text != "")
-    status = col("h:status")
     checks = [
         pl.col("_undecoded"),
         ~stamp.str.contains(_TIMESTAMP) | stamp.str.starts_with("0000"),
@@ -361,7 +368,6 @@ def _odd_shape(frame: pl.DataFrame, col: _Columns) -> pl.Expr:
         # httpRequest: none of the fields read, or re-serialized keys
         pl.col("_http") & pl.all_horizontal([col(f"h:{k}").is_null() for k in _HTTP_KEYS]),
         *(value.is_not_null() for value in col.any(*(f"h:{k}" for k in _HTTP_ALT_KEYS))),
-        ~status.str.contains(r"^[0-9]+$") & status.str.contains(r"^\s*\d+\s*$"),
     ]
     # fields with few distinct values: checked once per value
     text_or_int = [*(f"l:{k}" for k in _INSTANCE_KEYS), "h:requestMethod", "h:userAgent"]
@@ -374,6 +380,11 @@ def _odd_shape(frame: pl.DataFrame, col: _Columns) -> pl.Expr:
     value_checks["logName"] = (pl.col("logName") == "") | _blurred(pl.col("logName"), _NOT_A_STRING)
     value_checks["h:requestUrl"] |= pl.col("h:requestUrl").str.contains(_URL_ODD)
     # severity: names only (numbers and booleans look alike once read as strings)
+    # an httpRequest.status of digits with spaces around them (a handful of values)
+    status = pl.col("h:status")
+    value_checks["h:status"] = ~status.str.contains(r"^[0-9]+$") & status.str.contains(
+        r"^\s*\d+\s*$"
+    )
     value_checks["severity"] = (pl.col("severity") != "") & (
         ~pl.col("severity").str.contains(r"^[A-Za-z]+$")
         | pl.col("severity").is_in(["true", "false"])
