@@ -379,12 +379,12 @@ def _odd_shape(frame: pl.DataFrame, col: _Columns) -> pl.Expr:
     value_checks |= {name: _blurred(pl.col(name), _NOT_A_STRING) for name in strings}
     value_checks["logName"] = (pl.col("logName") == "") | _blurred(pl.col("logName"), _NOT_A_STRING)
     value_checks["h:requestUrl"] |= pl.col("h:requestUrl").str.contains(_URL_ODD)
-    # severity: names only (numbers and booleans look alike once read as strings)
     # an httpRequest.status of digits with spaces around them (a handful of values)
     status = pl.col("h:status")
     value_checks["h:status"] = ~status.str.contains(r"^[0-9]+$") & status.str.contains(
         r"^\s*\d+\s*$"
     )
+    # severity: names only (numbers and booleans look alike once read as strings)
     value_checks["severity"] = (pl.col("severity") != "") & (
         ~pl.col("severity").str.contains(r"^[A-Za-z]+$")
         | pl.col("severity").is_in(["true", "false"])
