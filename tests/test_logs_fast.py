@@ -150,6 +150,8 @@ ODD_SHAPES: list[Any] = [
     REQUEST,
     {**REQUEST, "insertId": "a17", "httpRequest": {**REQUEST["httpRequest"], "latency": "0.0005s"}},
     {**REQUEST, "insertId": "a18", "httpRequest": {**REQUEST["httpRequest"], "status": "404"}},
+    # digits with spaces around them: entry.py's int() reads them, the vectorized cast does not
+    {**REQUEST, "insertId": "a18s", "httpRequest": {**REQUEST["httpRequest"], "status": " 404 "}},
     {**REQUEST, "insertId": "a19", "httpRequest": {**REQUEST["httpRequest"], "latency": "1e30s"}},
     {**REQUEST, "insertId": "a20", "httpRequest": {"method": "GET", "url": "/x"}},
     {
@@ -206,6 +208,29 @@ def test_blank_lines_keep_the_line_numbers(tmp_path: Path) -> None:
     path.write_text(json.dumps(BASE) + "\n\n   \n" + json.dumps({**BASE, "insertId": "b"}) + "\n")
     frame = assert_same(path)
     assert frame.get_column("source").to_list() == [f"{path}:1", f"{path}:4"]
+
+
+def test_a_repeated_insert_id_keeps_the_line_read_first_though_it_is_later(
+    tmp_path: Path,
+) -> None:
+    # the vectorized rows come sorted by time; a repeat must still keep the first line read
+    late = {**BASE, "insertId": "dup", "timestamp": "2025-09-07T15:42:09Z", "textPayload": "first"}
+    early = {**late, "timestamp": "2025-09-07T15:42:01Z", "textPayload": "second"}
+    other = {**BASE, "insertId": "z", "timestamp": "2025-09-07T15:42:05Z", "textPayload": "z"}
+    odd = {**other, "insertId": "o", "severity": 500}  # read by entry.py, merged by line
+    for name, entries in (("plain", [late, other, early]), ("odd", [late, odd, early, other])):
+        frame = assert_same(write(tmp_path / f"{name}.ndjson", entries))
+        assert frame.filter(pl.col("insert_id") == "dup").get_column("message").to_list() == [
+            "first"
+        ]
+        assert frame.get_column("timestamp").is_sorted()
+    # across files the first file's row is kept, whatever its time
+    second = write(tmp_path / "second.ndjson", [{**early, "textPayload": "second file"}, other])
+    read = read_log_files([str(tmp_path / "plain.ndjson"), str(second)])
+    assert read.frame.filter(pl.col("insert_id") == "dup").get_column("message").to_list() == [
+        "first"
+    ]
+    assert read.skipped == {"duplicate insertId": 3}
 
 
 def test_configured_id_patterns_are_applied_per_message(tmp_path: Path) -> None:

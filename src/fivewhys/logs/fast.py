@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import polars as pl
@@ -124,7 +125,13 @@ def read_ndjson(path: str, batch: LogBatch, id_patterns: IdPatterns) -> bool:
         line = pl.col("source").str.extract(r":([0-9]+)$").cast(pl.Int64)
         redone = [chunk.with_columns(line=line) for chunk in batch.chunks]
         batch.chunks.clear()
-        rows = pl.concat([rows, *redone], how="vertical").sort("line")
+        rows = pl.concat([rows, *redone], how="vertical")
+    # rows in time order, so that `build_frame` finds one file's rows sorted; a batch's rows go
+    # in reading order only where an insertId repeats, for its first row read to be kept
+    if rows.get_column("insert_id").n_unique() == rows.height:
+        rows = rows.sort("timestamp", "insert_id")
+    else:
+        rows = rows.sort("line")
     batch.chunks.append(rows.drop("line"))
     return True
 
@@ -259,7 +266,10 @@ class _Columns:
         return pl.col(name) if name in self.present else pl.lit(None, dtype=_S)
 
     def any(self, *names: str) -> list[pl.Expr]:
-        return [pl.col(name) for name in names if name in self.present]
+        return [pl.col(name) for name in self.present_of(*names)]
+
+    def present_of(self, *names: str) -> list[str]:
+        return [name for name in names if name in self.present]
 
 
 def _nonempty(expr: pl.Expr) -> pl.Expr:
@@ -271,44 +281,28 @@ def _blurred(value: pl.Expr, pattern: str) -> pl.Expr:
     return value.str.contains(rf"(?s)^(?:{pattern})$")
 
 
-def _on_rows(
-    frame: pl.DataFrame, where: pl.Expr, inputs: list[str], outputs: dict[str, pl.Expr]
-) -> pl.DataFrame:
-    """`outputs` computed on the rows `where` selects only (null elsewhere): polars evaluates
-    both branches of a when/then, and a regex over a million rows for a few is waste."""
-    rows = frame.select(*inputs, _where=where).with_row_index("_i").filter("_where")
-    values = rows.select("_i", **outputs)
-    columns = []
-    for name in outputs:
-        column = values.get_column(name)
-        full = pl.repeat(None, frame.height, dtype=column.dtype, eager=True).alias(name)
-        columns.append(full.scatter(values.get_column("_i"), column) if rows.height else full)
-    return frame.with_columns(columns)
-
-
 def _normalize(
     frame: pl.DataFrame, path: str, id_patterns: IdPatterns
 ) -> tuple[pl.DataFrame, list[int], Counter[str]]:
-    """The vectorized rows (BUILD_SCHEMA plus `line`), the lines left to `entry.py`, and the
-    shapes mapped in the vectorized rows."""
+    """The vectorized rows (BUILD_SCHEMA plus `line`) sorted by (timestamp, insert_id), the
+    lines left to `entry.py`, and the shapes mapped in the vectorized rows.
+
+    The rules are one lazy query, collected once: polars runs its expressions side by side,
+    computes what they share once, and keeps no intermediate frame. What depends on the values
+    (the few distinct ones checked in Python, the rare rows a costly regex needs) is found first
+    or fixed after."""
     col = _Columns(_present(frame))
-    frame = _http_columns(frame.with_columns(_odd=_odd_shape(frame, col), **_fields(col)))
-    # text on which Python's and polars' regexes could disagree goes to entry.py as well; such
-    # characters are all outside ASCII but for \x1c-\x1f
-    suspect = pl.col("message").str.contains(r"[^\x00-\x1b\x20-\x7f]")
-    frame = _on_rows(
-        frame,
-        suspect,
-        ["message"],
-        {"_sensitive": pl.col("message").str.contains(ENGINE_SENSITIVE)},
+    query = frame.lazy().with_columns(_odd=_odd_shape(frame, col), **_fields(col))
+    url_path = pl.lit(None, dtype=_S)
+    if "h:requestUrl" in col.present:
+        url_path = _per_value(frame, "h:requestUrl", _url_path)
+    query = _http_columns(query, _latency_ties(frame, col), url_path)
+    # text on which Python's and polars' regexes could disagree goes to entry.py as well
+    odd_row = (
+        pl.col("_odd") | pl.col("message").str.contains(ENGINE_SENSITIVE) | pl.col("_ts").is_null()
     )
-    odd_row = pl.col("_odd") | pl.col("_sensitive").fill_null(False) | pl.col("_ts").is_null()
-    frame = frame.with_columns(_odd=odd_row.fill_null(True))
-    regular = ~pl.col("_odd")
-    flags = frame.select(pl.col(_MAPPED.values()).filter(regular).sum()).row(0)
-    mapped = Counter({reason: count for reason, count in zip(_MAPPED, flags, strict=True) if count})
-    odd = frame.get_column("line").filter(frame.get_column("_odd")).to_list()
-    frame = _ids(_kinds(frame), col, id_patterns)
+    query = _kinds(query.with_columns(_odd=odd_row.fill_null(True)), frame)
+    query = _field_ids(query, frame, col)
     computed = {
         "service": _nonempty(col("service_name")),
         "revision": _nonempty(col("revision_name")),
@@ -322,7 +316,17 @@ def _normalize(
         computed.get(name, pl.col(name)).cast(dtype).alias(name)
         for name, dtype in BUILD_SCHEMA.items()
     ]
-    return frame.lazy().filter(regular).select(*columns, "line").collect(), odd, mapped
+    helpers = ["line", "_odd", "_searchable", "_raw_trace", "_plain_trace", *_MAPPED.values()]
+    sorted_rows = query.select(*columns, *helpers).sort("timestamp", "insert_id")
+    rows = sorted_rows.collect(engine="in-memory")
+    regular = ~rows.get_column("_odd")
+    flags = rows.select(pl.col(_MAPPED.values()).filter(regular).sum()).row(0)
+    mapped = Counter({reason: count for reason, count in zip(_MAPPED, flags, strict=True) if count})
+    odd = sorted(rows.get_column("line").filter(~regular).to_list())
+    if odd:
+        rows = rows.filter(regular)
+    rows = _text_ids_of(_other_traces(rows), id_patterns)
+    return rows.drop(helpers[1:]), odd, mapped
 
 
 #: `mapped` reasons the vectorized rows can show -> the flag column counting them
@@ -344,7 +348,6 @@ def _odd_shape(frame: pl.DataFrame, col: _Columns) -> pl.Expr:
     insert_id = pl.col("insertId")
     text = pl.col("textPayload")
     has_text = text.is_not_null() & (text != "")
-    status = col("h:status")
     checks = [
         pl.col("_undecoded"),
         ~stamp.str.contains(_TIMESTAMP) | stamp.str.starts_with("0000"),
@@ -365,7 +368,6 @@ def _odd_shape(frame: pl.DataFrame, col: _Columns) -> pl.Expr:
         # httpRequest: none of the fields read, or re-serialized keys
         pl.col("_http") & pl.all_horizontal([col(f"h:{k}").is_null() for k in _HTTP_KEYS]),
         *(value.is_not_null() for value in col.any(*(f"h:{k}" for k in _HTTP_ALT_KEYS))),
-        ~status.str.contains(r"^[0-9]+$") & status.str.contains(r"^\s*\d+\s*$"),
     ]
     # fields with few distinct values: checked once per value
     text_or_int = [*(f"l:{k}" for k in _INSTANCE_KEYS), "h:requestMethod", "h:userAgent"]
@@ -377,6 +379,11 @@ def _odd_shape(frame: pl.DataFrame, col: _Columns) -> pl.Expr:
     value_checks |= {name: _blurred(pl.col(name), _NOT_A_STRING) for name in strings}
     value_checks["logName"] = (pl.col("logName") == "") | _blurred(pl.col("logName"), _NOT_A_STRING)
     value_checks["h:requestUrl"] |= pl.col("h:requestUrl").str.contains(_URL_ODD)
+    # an httpRequest.status of digits with spaces around them (a handful of values)
+    status = pl.col("h:status")
+    value_checks["h:status"] = ~status.str.contains(r"^[0-9]+$") & status.str.contains(
+        r"^\s*\d+\s*$"
+    )
     # severity: names only (numbers and booleans look alike once read as strings)
     value_checks["severity"] = (pl.col("severity") != "") & (
         ~pl.col("severity").str.contains(r"^[A-Za-z]+$")
@@ -437,45 +444,34 @@ def _fields(col: _Columns) -> dict[str, pl.Expr]:
     }
 
 
-def _http_columns(frame: pl.DataFrame) -> pl.DataFrame:
+def _http_columns(query: pl.LazyFrame, ties: dict[float, str], path: pl.Expr) -> pl.LazyFrame:
     """ANSI codes out of messages; HTTP fields from httpRequest or from an access line in the
-    message; the summary message of a request log without a payload (entry._summary)."""
+    message; the summary message of a request log without a payload (entry._summary). Each
+    regex runs over the whole column: cheap beside a pass that picks the rows needing it."""
     message = pl.col("message")
-    frame = frame.with_columns(_ansi=message.str.contains("\x1b", literal=True))
-    frame = _on_rows(
-        frame, pl.col("_ansi"), ["message"], {"_stripped": message.str.replace_all(_ANSI, "")}
+    query = query.with_columns(_ansi=message.str.contains("\x1b", literal=True))
+    query = query.with_columns(
+        message=pl.when(pl.col("_ansi")).then(message.str.replace_all(_ANSI, "")).otherwise(message)
     )
-    frame = frame.with_columns(message=pl.coalesce("_stripped", "message"))
     http = pl.col("_http")
     head = message.str.slice(0, 512)
     text_line = ~http & (message != "")
-    frame = _on_rows(
-        frame,
-        text_line & message.str.contains('" ', literal=True),
-        ["message"],
-        {
-            f"_access{n}": head.str.extract_groups(per_entry.ACCESS_LINE.pattern).struct.field(n)
-            for n in "123"
-        },
-    )
-    frame = _on_rows(
-        frame,
-        text_line & message.str.contains("connection rejected (", literal=True),
-        ["message"],
-        {"_rejected": head.str.extract(per_entry.REJECTED.pattern, 1)},
-    )
-    path = pl.col("_url").str.replace(_URL_HEAD, "").str.replace(_URL_TAIL, "")
-    frame = _on_rows(
-        frame, http & pl.col("_url").is_not_null(), ["_url"], {"_path": path.replace("", "/")}
+    access = text_line & message.str.contains('" ', literal=True)
+    groups = head.str.extract_groups(per_entry.ACCESS_LINE.pattern)
+    rejected = text_line & message.str.contains("connection rejected (", literal=True)
+    query = query.with_columns(
+        **{f"_access{n}": pl.when(access).then(groups.struct.field(n)) for n in "123"},
+        _rejected=pl.when(rejected).then(head.str.extract(per_entry.REJECTED.pattern, 1)),
+        _path=pl.when(http & pl.col("_url").is_not_null()).then(path),
     )
     is_access = pl.col("_access1").is_not_null()
-    frame = frame.with_columns(
+    query = query.with_columns(
         _is_access=is_access, _is_rejected=~is_access & pl.col("_rejected").is_not_null()
     )
     status = pl.col("_status")
     latency = pl.col("_latency")
     sane_latency = (latency >= 0.0) & (latency <= per_entry.MAX_LATENCY_S)
-    frame = frame.with_columns(
+    query = query.with_columns(
         http_method=pl.when(http).then(pl.col("_method")).otherwise(pl.col("_access1")),
         http_path=pl.when(http).then(pl.col("_path")).otherwise(pl.col("_access2")),
         http_status=pl.when(http)
@@ -488,70 +484,62 @@ def _http_columns(frame: pl.DataFrame) -> pl.DataFrame:
         user_agent=pl.when(http).then(pl.col("_agent")),
         _summary=http & (message == ""),
     )
+    summary = pl.concat_str(
+        [
+            pl.col("http_method"),
+            pl.col("http_path"),
+            pl.col("http_status").cast(pl.String),
+            _latency_text(pl.col("http_latency_s"), ties),
+            pl.col("user_agent"),
+        ],
+        separator=" ",
+        ignore_nulls=True,
+    )
     is_summary = pl.col("_summary")
-    return _summaries(frame).with_columns(
-        message=pl.coalesce("_summary_text", "message"),
+    return query.with_columns(
+        message=pl.when(is_summary).then(summary).otherwise(message),
         _searchable=pl.when(is_summary).then(pl.lit("")).otherwise(message),
     )
 
 
-def _summaries(frame: pl.DataFrame) -> pl.DataFrame:
-    """`_summary_text` of request logs without a payload: `GET /ws 403 0.012s agent`."""
-    parts = ["http_method", "http_path", "http_status", "http_latency_s", "user_agent"]
-    rows = frame.select(*parts, "_summary").with_row_index("_i").filter("_summary")
-    texts = _latency_text(rows).select(
-        "_i",
-        _summary_text=pl.concat_str(
-            [
-                pl.col("http_method"),
-                pl.col("http_path"),
-                pl.col("http_status").cast(pl.String),
-                pl.col("_latency_text"),
-                pl.col("user_agent"),
-            ],
-            separator=" ",
-            ignore_nulls=True,
-        ),
-    )
-    full = pl.repeat(None, frame.height, dtype=_S, eager=True).alias("_summary_text")
-    if texts.height:
-        full = full.scatter(texts.get_column("_i"), texts.get_column("_summary_text"))
-    return frame.with_columns(full)
-
-
-def _latency_text(frame: pl.DataFrame) -> pl.DataFrame:
-    """`_latency_text`: f"{latency:.3f}s", in integer thousandths, or by Python near ties
-    (Python rounds the exact binary value, which a product by 1000 may carry across .5)."""
-    seconds = pl.col("http_latency_s")
+def _near_tie(seconds: pl.Expr) -> pl.Expr:
     millis = seconds * 1000
-    rounded = millis.round(0).cast(pl.Int64)
-    frame = frame.with_columns(
-        _latency_text=pl.concat_str(
-            [
-                (rounded // 1000).cast(pl.String),
-                pl.lit("."),
-                (rounded % 1000).cast(pl.String).str.zfill(3),
-                pl.lit("s"),
-            ]
-        ),
-        _near=(((millis - millis.floor()) - 0.5).abs() < 1e-6).fill_null(False),
+    return (((millis - millis.floor()) - 0.5).abs() < 1e-6).fill_null(False)
+
+
+def _latency_ties(frame: pl.DataFrame, col: _Columns) -> dict[float, str]:
+    """f"{latency:.3f}s" of the latencies a product by 1000 may round across .5 (see
+    `_latency_text`), found in the raw field before the query."""
+    if "h:latency" not in col.present:
+        return {}
+    latency = col("h:latency").str.strip_suffix("s").cast(pl.Float64, strict=False)
+    ties = frame.select(latency.filter(_near_tie(latency)).unique()).to_series().to_list()
+    return {value: f"{value:.3f}s" for value in ties}
+
+
+def _latency_text(seconds: pl.Expr, ties: dict[float, str]) -> pl.Expr:
+    """f"{latency:.3f}s", in integer thousandths, or by Python near ties (Python rounds the
+    exact binary value, which a product by 1000 may carry across .5)."""
+    rounded = (seconds * 1000).round(0).cast(pl.Int64)
+    text = pl.concat_str(
+        [
+            (rounded // 1000).cast(pl.String),
+            pl.lit("."),
+            (rounded % 1000).cast(pl.String).str.zfill(3),
+            pl.lit("s"),
+        ]
     )
-    ties = frame.filter(pl.col("_near")).get_column("http_latency_s").unique().to_list()
     if not ties:
-        return frame
-    exact = {value: f"{value:.3f}s" for value in ties}
-    return frame.with_columns(
-        _latency_text=pl.when(pl.col("_near"))
-        .then(seconds.replace_strict(exact, default=None, return_dtype=pl.String))
-        .otherwise(pl.col("_latency_text"))
-    )
+        return text
+    exact = seconds.replace_strict(ties, default=None, return_dtype=pl.String)
+    return pl.when(_near_tie(seconds)).then(exact).otherwise(text)
 
 
-def _kinds(frame: pl.DataFrame) -> pl.DataFrame:
+def _kinds(query: pl.LazyFrame, frame: pl.DataFrame) -> pl.LazyFrame:
     """kind and decoded log_name, once per distinct logName; request intervals."""
     kinds = {name: per_entry.kind_of(name) for name in frame.get_column("logName").unique()}
     latency = pl.col("http_latency_s")
-    frame = frame.with_columns(
+    query = query.with_columns(
         kind=pl.col("logName").replace_strict(
             {name: kind for name, (kind, _) in kinds.items()}, return_dtype=_S
         ),
@@ -559,7 +547,7 @@ def _kinds(frame: pl.DataFrame) -> pl.DataFrame:
             {name: decoded for name, (_, decoded) in kinds.items()}, return_dtype=_S
         ),
     )
-    return frame.with_columns(
+    return query.with_columns(
         timestamp=pl.col("_ts"),
         end_time=pl.when((pl.col("kind") == "request") & latency.is_not_null())
         .then(pl.col("_ts") + (latency * 1_000_000).round(0).cast(pl.Int64))
@@ -567,8 +555,8 @@ def _kinds(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _ids(frame: pl.DataFrame, col: _Columns, id_patterns: IdPatterns) -> pl.DataFrame:
-    """trace, span, connection_id and user_id: fields first, then the message's text."""
+def _field_ids(query: pl.LazyFrame, frame: pl.DataFrame, col: _Columns) -> pl.LazyFrame:
+    """trace, span, connection_id and user_id from the entry's fields (see `_other_traces`)."""
     trace = _nonempty(col("trace"))
     span = _nonempty(col("spanId"))
     raw_trace = _nonempty(pl.coalesce(trace, col(f"p:{_TRACE_KEY}")))
@@ -580,20 +568,29 @@ def _ids(frame: pl.DataFrame, col: _Columns, id_patterns: IdPatterns) -> pl.Data
         & tail.str.contains(r"^[0-9a-f]{32}$")
         & ~raw_trace.str.slice(-33, 1).str.contains("^[0-9a-fA-F]$")
     ).fill_null(False)
-    frame = frame.with_columns(
+    return query.with_columns(
         _raw_trace=raw_trace,
         trace=pl.when(plain).then(tail),
         _plain_trace=plain,
         span_id=_nonempty(pl.coalesce(span, col(f"p:{_SPAN_KEY}"))),
-        connection_id=_field_id(col, per_entry.CONNECTION_KEYS),
-        user_id=_field_id(col, per_entry.USER_KEYS),
+        connection_id=_field_id(frame, col, per_entry.CONNECTION_KEYS),
+        user_id=_field_id(frame, col, per_entry.USER_KEYS),
     )
-    frame = _on_rows(
-        frame,
-        ~pl.col("_plain_trace") & pl.col("_raw_trace").is_not_null(),
-        ["_raw_trace"],
-        {"_other_trace": pl.col("_raw_trace").str.extract(_TRACE_ID, 1).str.to_lowercase()},
-    ).with_columns(trace=pl.coalesce("trace", "_other_trace"))
+
+
+def _other_traces(rows: pl.DataFrame) -> pl.DataFrame:
+    """The trace ids `_field_ids` could not slice, by the regex, on their rows only."""
+    where = ~pl.col("_plain_trace") & pl.col("_raw_trace").is_not_null()
+    index = rows.select(pl.arg_where(where)).to_series()
+    if not index.len():
+        return rows
+    found = rows.get_column("_raw_trace").gather(index).str.extract(_TRACE_ID, 1)
+    trace = rows.get_column("trace")
+    return rows.with_columns(trace.scatter(index, found.str.to_lowercase()))
+
+
+def _text_ids_of(rows: pl.DataFrame, id_patterns: IdPatterns) -> pl.DataFrame:
+    """connection_id, user_id and trace the fields did not give, from the message's text."""
     searchable = pl.col("_searchable")
     needs = (searchable != "") & (
         pl.col("connection_id").is_null() | pl.col("user_id").is_null() | pl.col("trace").is_null()
@@ -604,30 +601,51 @@ def _ids(frame: pl.DataFrame, col: _Columns, id_patterns: IdPatterns) -> pl.Data
             searchable.str.contains_any(list(_ID_NAMES))
             | searchable.str.contains_any(["trace"], ascii_case_insensitive=True)
         )
-    rows = frame.select(searchable, _needs=needs).with_row_index("_i").filter("_needs")
-    if rows.is_empty():
-        return frame
-    texts = rows.select("_searchable").unique()
+    wanted = rows.select(searchable, _needs=needs).with_row_index("_i").filter("_needs")
+    if wanted.is_empty():
+        return rows
+    texts = wanted.select("_searchable").unique()
     found = _text_ids(texts, rust, id_patterns)
-    hits = rows.join(found, on="_searchable", how="left")
+    hits = wanted.join(found, on="_searchable", how="left")
     columns = []
     for name in ("connection_id", "user_id", "trace"):
-        column = frame.get_column(name)
+        column = rows.get_column(name)
         text_ids = column.gather(hits.get_column("_i"))
         columns.append(
             column.scatter(hits.get_column("_i"), text_ids.fill_null(hits.get_column(f"t_{name}")))
         )
-    return frame.with_columns(columns)
+    return rows.with_columns(columns)
 
 
-def _field_id(col: _Columns, names: tuple[str, ...]) -> pl.Expr:
+def _field_id(frame: pl.DataFrame, col: _Columns, names: tuple[str, ...]) -> pl.Expr:
     """entry._field_id: the first real id in the payload, its context/extra/labels, the labels."""
-    values = []
-    for value in col.any(*(f"{place}{key}" for place in _ID_PLACES for key in names)):
-        stripped = value.str.strip_chars()
-        real = (stripped != "") & ~stripped.str.contains(_NULLISH)
-        values.append(pl.when(real).then(stripped))
+    values = [
+        _per_value(frame, name, _real_id)
+        for name in col.present_of(*(f"{place}{key}" for place in _ID_PLACES for key in names))
+    ]
     return pl.coalesce(values) if values else pl.lit(None, dtype=_S)
+
+
+def _real_id(value: pl.Expr) -> pl.Expr:
+    """entry._id_value of a string: stripped, unless empty or a placeholder."""
+    stripped = value.str.strip_chars()
+    return pl.when((stripped != "") & ~stripped.str.contains(_NULLISH)).then(stripped)
+
+
+def _url_path(url: pl.Expr) -> pl.Expr:
+    """urlsplit(url).path or "/" (see `_URL_HEAD`), for a URL given."""
+    path = _nonempty(url).str.replace(_URL_HEAD, "").str.replace(_URL_TAIL, "")
+    return path.replace("", "/")
+
+
+def _per_value(frame: pl.DataFrame, name: str, compute: Callable[[pl.Expr], pl.Expr]) -> pl.Expr:
+    """`compute` of the column `name`, worked out once per distinct value and looked up where
+    values repeat (ids, URLs: tens of thousands in a million lines), row by row where not."""
+    values = frame.get_column(name).drop_nulls().unique()
+    if values.len() > frame.height // 4:
+        return compute(pl.col(name))
+    results = pl.DataFrame({name: values}).select(compute(pl.col(name))).to_series()
+    return pl.col(name).replace_strict(values, results, default=None, return_dtype=results.dtype)
 
 
 def _text_ids(
