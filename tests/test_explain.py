@@ -15,6 +15,17 @@ SETTINGS = WindowSettings(before_s=5, after_s=5, skew_s=1)
 FACTORY = "Factory SSOT validation failed: user context missing 'thread_id' (connection_id={c})"
 
 
+def _factory_line(insert_id: str, at_s: float, connection_id: str) -> dict[str, object]:
+    """The server's Factory SSOT error for one connection, `at_s` seconds into the test."""
+    return {
+        "insert_id": insert_id,
+        "timestamp": at(at_s),
+        "severity": "ERROR",
+        "connection_id": connection_id,
+        "message": FACTORY.format(c=connection_id),
+    }
+
+
 def _explain(failures: list[Failure], rows: list[dict[str, object]]):  # type: ignore[no-untyped-def]
     correlation = correlate(failures, make_frame(rows), SETTINGS)
     explained = explain_failures(failures, correlation, RULES, slack_s=1.0, project="p")
@@ -26,20 +37,8 @@ def _explain(failures: list[Failure], rows: list[dict[str, object]]):  # type: i
 def test_own_connection_line_proves_the_1011_cause_not_the_neighbours() -> None:
     failure = make_failure(connection_ids=("conn_mine",))
     rows = [
-        {
-            "insert_id": "other",
-            "timestamp": at(1.95),
-            "severity": "ERROR",
-            "connection_id": "conn_other",
-            "message": FACTORY.format(c="conn_other"),
-        },
-        {
-            "insert_id": "mine",
-            "timestamp": at(1.9),
-            "severity": "ERROR",
-            "connection_id": "conn_mine",
-            "message": FACTORY.format(c="conn_mine"),
-        },
+        _factory_line("other", 1.95, "conn_other"),
+        _factory_line("mine", 1.9, "conn_mine"),
     ]
     explained, causes, reports = _explain([failure], rows)
     assert explained[0].match is not None
@@ -81,20 +80,8 @@ def test_same_rule_same_template_is_one_cause_for_many_tests() -> None:
     first = make_failure(test_id="t::a", connection_ids=("conn_a",))
     second = make_failure(test_id="t::b", start=3, end=5, connection_ids=("conn_b",))
     rows = [
-        {
-            "insert_id": "a",
-            "timestamp": at(1.9),
-            "severity": "ERROR",
-            "connection_id": "conn_a",
-            "message": FACTORY.format(c="conn_a"),
-        },
-        {
-            "insert_id": "b",
-            "timestamp": at(4.9),
-            "severity": "ERROR",
-            "connection_id": "conn_b",
-            "message": FACTORY.format(c="conn_b"),
-        },
+        _factory_line("a", 1.9, "conn_a"),
+        _factory_line("b", 4.9, "conn_b"),
     ]
     _explained, causes, reports = _explain([first, second], rows)
     assert causes[0] is causes[1]
@@ -109,13 +96,7 @@ def test_a_line_two_failures_cite_is_listed_once_with_each_ones_own_offset() -> 
     again = make_failure(test_id="t::a", start=3, end=5, connection_ids=("conn_a",))
     again = again.model_copy(update={"attempt": 2})
     rows = [
-        {
-            "insert_id": "a",
-            "timestamp": at(1.9),
-            "severity": "ERROR",
-            "connection_id": "conn_a",
-            "message": FACTORY.format(c="conn_a"),
-        },
+        _factory_line("a", 1.9, "conn_a"),
     ]
     _explained, causes, reports = _explain([first, again], rows)
     assert causes[0] is causes[1]
@@ -134,14 +115,7 @@ def test_a_cause_lists_its_best_ten_first_and_every_line_its_failures_cite() -> 
         for n in range(12)
     ]
     rows: list[dict[str, object]] = [
-        {
-            "insert_id": f"line-{n:02d}",
-            "timestamp": at(n * 20 + 1.9),
-            "severity": "ERROR",
-            "connection_id": f"conn_{n}",
-            "message": FACTORY.format(c=f"conn_{n}"),
-        }
-        for n in range(12)
+        _factory_line(f"line-{n:02d}", n * 20 + 1.9, f"conn_{n}") for n in range(12)
     ]
     _explained, causes, reports = _explain(failures, rows)
     cause = causes[0]
@@ -222,13 +196,7 @@ def test_the_two_1011_causes_stay_apart() -> None:
     setup = make_failure(test_id="t::setup", connection_ids=("conn_s",))
     agent = make_failure(test_id="t::agent", start=3, end=5, connection_ids=("conn_a",))
     rows = [
-        {
-            "insert_id": "factory",
-            "timestamp": at(1.9),
-            "severity": "ERROR",
-            "connection_id": "conn_s",
-            "message": FACTORY.format(c="conn_s"),
-        },
+        _factory_line("factory", 1.9, "conn_s"),
         {
             "insert_id": "agent",
             "timestamp": at(4.9),
