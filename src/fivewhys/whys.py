@@ -110,15 +110,16 @@ _EVIDENCE_COLUMNS = (
     "trace",
     "join_key",
 )
-#: the other candidate columns a Candidate is built from, in the order unpacked
-_OTHER_COLUMNS = (
+#: a candidate's columns that are its line's (the same for every failure it is a candidate
+#: of): the Evidence fields but join_key, in their order, then those unpacked after them
+_LINE_COLUMNS = (
+    *(name for name in _EVIDENCE_COLUMNS if name != "join_key"),
     "message",
     "template",
-    "offset_s",
-    "failure_idx",
-    "end_offset_s",
     "http_latency_s",
 )
+#: how many of _LINE_COLUMNS an Evidence takes as they are
+_TAKEN = len(_EVIDENCE_COLUMNS) - 1
 _STRICT = why_environment()
 _LENIENT = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.ChainableUndefined)
 
@@ -178,27 +179,36 @@ def confidence(match: Match) -> float:
 def candidates_by_failure(
     correlation: Correlation, count: int, project: str | None
 ) -> list[tuple[Candidate, ...]]:
-    """Candidate lines per failure (as many as correlate kept)."""
+    """Candidate lines per failure (as many as correlate kept). A line is a candidate of several
+    failures: its own fields are made Python values, and its link, once per line (`_row`)."""
     frame = correlation.candidates.with_columns(
         end_offset_s=pl.col("offset_s")
         + (pl.col("end_time") - pl.col("timestamp")).dt.total_microseconds() / 1e6,
     )
-    links = explorer_links(project, frame.get_column("insert_id"), frame.get_column("timestamp"))
+    lines = frame.unique("_row", keep="first", maintain_order=True)
+    links = explorer_links(project, lines.get_column("insert_id"), lines.get_column("timestamp"))
     # columns to Python lists once: polars' named row iteration costs more than the whole loop
-    columns = frame.select(*_EVIDENCE_COLUMNS, *_OTHER_COLUMNS).to_dict(as_series=False)
-    width = len(_EVIDENCE_COLUMNS)
-    rows = zip(
-        *(columns[name] for name in (*_EVIDENCE_COLUMNS, *_OTHER_COLUMNS)), links, strict=True
-    )
+    own = lines.select("_row", *_LINE_COLUMNS).to_dict(as_series=False)
+    # each line's fields in the order an Evidence lists them; join_key and offset_s are the
+    # candidate's, set per candidate
+    fields: dict[int, tuple[dict[str, Any], float | None]] = {}
+    for row, *values, message, template, latency, link in zip(
+        *(own[name] for name in ("_row", *_LINE_COLUMNS)), links.to_list(), strict=True
+    ):
+        line = dict(zip(_LINE_COLUMNS[:_TAKEN], values, strict=True))
+        line.update(join_key=None, message=message or "", template=template or "")
+        line.update(offset_s=None, link=link)
+        fields[row] = (line, latency if line["kind"] == "request" else None)
+    per = frame.select("_row", "join_key", "offset_s", "failure_idx", "end_offset_s")
     out: list[list[Candidate]] = [[] for _ in range(count)]
-    for row in rows:
-        line = dict(zip(_EVIDENCE_COLUMNS, row[:width], strict=True))
-        message, template, offset, failure, end_offset, latency, link = row[width:]
-        line.update(
-            message=message or "", template=template or "", offset_s=round(offset, 3), link=link
-        )
-        request = line["kind"] == "request"
-        out[failure].append(Candidate(line, end_offset, latency if request else None))
+    for row, join_key, offset, failure, end_offset in zip(
+        *per.to_dict(as_series=False).values(), strict=True
+    ):
+        shared, latency = fields[row]
+        line = shared.copy()
+        line["join_key"] = join_key
+        line["offset_s"] = round(offset, 3)
+        out[failure].append(Candidate(line, end_offset, latency))
     return [tuple(c) for c in out]
 
 
