@@ -366,7 +366,10 @@ def _keyed(
         )
         if ids.is_empty():
             continue
-        found = lines.join(ids, left_on=column, right_on="_id", how="inner").filter(
+        named = lines.select("_row", "timestamp", "end_time", column).filter(
+            pl.col(column).is_in(ids.get_column("_id").unique().to_list())
+        )
+        found = named.join(ids, left_on=column, right_on="_id", how="inner").filter(
             (pl.col("end_time") >= pl.col("win_start")) & (pl.col("timestamp") <= pl.col("win_end"))
         )
         pairs.append(found.select("_row", "failure_idx"))
@@ -383,10 +386,10 @@ def _keyed(
         .when(user_mine & ~conn_foreign & ~trace_foreign)
         .then(pl.lit("user_id"))
     )
+    found = pl.concat(pairs).unique()
+    # `_row` is the line's position: a gather, not a hash join against a million lines
     labelled = (
-        pl.concat(pairs)
-        .unique()
-        .join(lines, on="_row")
+        pl.concat([found, lines[found.get_column("_row")].drop("_row")], how="horizontal")
         .join(failures, on="failure_idx")
         .with_columns(join_key=join_key)
         .filter(pl.col("join_key").is_not_null())
