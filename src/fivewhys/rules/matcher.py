@@ -234,11 +234,30 @@ def client_checks(selection: ClientSelection, failure: Failure) -> list[Check]:
 def client_matches(selection: ClientSelection, failure: Failure) -> float | None:
     """Score (0..1) when every given client field holds for the failure, else None: the
     checks of `client_checks`, stopping at the first that fails and describing none."""
-    for name, observe in _CLIENT_FIELDS.items():
-        wanted = getattr(selection, name)
-        if wanted is not None and not _holds(name, wanted, observe(failure)):
+    for name, observe, wanted in _given(selection):
+        if not _holds(name, wanted, observe(failure)):
             return None
     return text_score(selection, failure.message, failure.signature)
+
+
+#: per client selection (by identity; the entry holds it, so its id stays its own), the fields
+#: it gives, with how each is read off a failure: every failure is held against every rule
+_GIVEN: dict[int, tuple[ClientSelection, list[tuple[str, Callable[[Failure], Any], Any]]]] = {}
+
+
+def _given(selection: ClientSelection) -> list[tuple[str, Callable[[Failure], Any], Any]]:
+    known = _GIVEN.get(id(selection))
+    if known is not None and known[0] is selection:
+        return known[1]
+    if len(_GIVEN) >= 4096:
+        _GIVEN.clear()
+    given = [
+        (name, observe, getattr(selection, name))
+        for name, observe in _CLIENT_FIELDS.items()
+        if getattr(selection, name) is not None
+    ]
+    _GIVEN[id(selection)] = (selection, given)
+    return given
 
 
 # --- text -----------------------------------------------------------------------------------
@@ -329,10 +348,13 @@ def text_score(
     `fuzzy` holds precomputed template scores (from `fuzzy_scores`); without it the one template
     is scored (and cached) here.
     """
+    if selection.message_fuzzy is None:
+        # no text predicate: nothing to hold (and the cache's key, the selection, not hashed)
+        if selection.message_contains is None and selection.message_re is None:
+            return 1.0
+        return 1.0 if _literal_holds(selection, message, template) else None
     if not _literal_holds(selection, message, template):
         return None
-    if selection.message_fuzzy is None:
-        return 1.0
     scores = fuzzy if fuzzy is not None else fuzzy_scores(selection.message_fuzzy, [template])
     ratio = scores[template]
     if ratio < selection.threshold:
