@@ -45,6 +45,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from itertools import repeat
 from typing import Any, Literal
 
 import jinja2
@@ -120,6 +121,8 @@ _LINE_COLUMNS = (
 )
 #: how many of _LINE_COLUMNS an Evidence takes as they are
 _TAKEN = len(_EVIDENCE_COLUMNS) - 1
+#: the keys of a candidate's line, in order
+_LINE_KEYS = (*_LINE_COLUMNS[:_TAKEN], "join_key", "message", "template", "offset_s", "link")
 _STRICT = why_environment()
 _LENIENT = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.ChainableUndefined)
 
@@ -188,27 +191,40 @@ def candidates_by_failure(
     lines = frame.unique("_row", keep="first", maintain_order=True)
     links = explorer_links(project, lines.get_column("insert_id"), lines.get_column("timestamp"))
     # columns to Python lists once: polars' named row iteration costs more than the whole loop
-    own = lines.select("_row", *_LINE_COLUMNS).to_dict(as_series=False)
+    own = lines.select(
+        *_LINE_COLUMNS[:_TAKEN],
+        "_row",
+        "http_latency_s",
+        message=pl.col("message").fill_null(""),
+        template=pl.col("template").fill_null(""),
+    ).to_dict(as_series=False)
     # each line's fields in the order an Evidence lists them; join_key and offset_s are the
     # candidate's, set per candidate
-    fields: dict[int, tuple[dict[str, Any], float | None]] = {}
-    for row, *values, message, template, latency, link in zip(
-        *(own[name] for name in ("_row", *_LINE_COLUMNS)), links.to_list(), strict=True
-    ):
-        line = dict(zip(_LINE_COLUMNS[:_TAKEN], values, strict=True))
-        line.update(join_key=None, message=message or "", template=template or "")
-        line.update(offset_s=None, link=link)
-        fields[row] = (line, latency if line["kind"] == "request" else None)
+    shared = [
+        dict(zip(_LINE_KEYS, values, strict=True))
+        for values in zip(
+            *(own[name] for name in _LINE_COLUMNS[:_TAKEN]),
+            repeat(None, lines.height),
+            own["message"],
+            own["template"],
+            repeat(None, lines.height),
+            links.to_list(),
+            strict=True,
+        )
+    ]
+    at = {row: n for n, row in enumerate(own["_row"])}
+    latencies = [
+        latency if kind == "request" else None
+        for latency, kind in zip(own["http_latency_s"], own["kind"], strict=True)
+    ]
     per = frame.select("_row", "join_key", "offset_s", "failure_idx", "end_offset_s")
     out: list[list[Candidate]] = [[] for _ in range(count)]
     for row, join_key, offset, failure, end_offset in zip(
         *per.to_dict(as_series=False).values(), strict=True
     ):
-        shared, latency = fields[row]
-        line = shared.copy()
-        line["join_key"] = join_key
-        line["offset_s"] = round(offset, 3)
-        out[failure].append(Candidate(line, end_offset, latency))
+        n = at[row]
+        line = {**shared[n], "join_key": join_key, "offset_s": round(offset, 3)}
+        out[failure].append(Candidate(line, end_offset, latencies[n]))
     return [tuple(c) for c in out]
 
 
