@@ -295,3 +295,65 @@ def test_a_collection_error_is_an_error_of_the_run_at_its_start(name: str, place
     assert failure.started_at == failure.finished_at == _run_start(path)
     assert failure.placed and results.tests_total == 1
     assert results.warnings == []
+
+
+def _outline_records() -> list[dict[str, object]]:
+    """The test reports of a report log pytest-reportlog wrote (tests/data/results/generated)."""
+    text = (DATA / "generated" / "reportlog.jsonl").read_text(encoding="utf-8")
+    records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return [r for r in records if r.get("$report_type") == "TestReport"]
+
+
+def _validated(record: dict[str, object]) -> tuple[object, ...] | str:
+    """What pydantic makes of a record's outline: its fields, or the reason it refuses it."""
+    from pydantic import ValidationError
+
+    from fivewhys.results.reportlog import _Outline
+
+    try:
+        o = _Outline.model_validate(record)
+    except ValidationError as exc:
+        return str(exc.errors()[0]["loc"])
+    return (o.nodeid, o.when, o.outcome, o.start, o.stop, o.rerun)
+
+
+def _taken(record: dict[str, object]) -> tuple[object, ...] | str:
+    from pydantic import ValidationError
+
+    from fivewhys.results.reportlog import _seen
+
+    try:
+        return tuple(_seen(record))
+    except ValidationError as exc:
+        return str(exc.errors()[0]["loc"])
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        (None, None),
+        ("start", 1795304496),  # an int: pydantic's to judge
+        ("start", float("nan")),
+        ("stop", float("inf")),
+        ("start", -1.0),
+        ("stop", 40000000000.0),
+        ("start", True),
+        ("when", "collect"),
+        ("when", ["call"]),
+        ("nodeid", 7),
+        ("outcome", None),
+        ("rerun", 2),
+        ("rerun", True),
+        ("rerun", -1),
+        ("rerun", 100_001),
+        ("rerun", 3.0),
+    ],
+)
+def test_a_report_outline_taken_as_read_is_what_validation_makes_of_it(
+    field: str | None, value: object
+) -> None:
+    """`_seen` skips pydantic for an outline already of the model's types: on every report of
+    a real report log, and each near miss of one, it gives what validation gives, or refuses."""
+    for record in _outline_records():
+        changed = dict(record) if field is None else {**record, field: value}
+        assert _taken(changed) == _validated(changed)

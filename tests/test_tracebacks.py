@@ -284,3 +284,28 @@ def test_a_trace_goes_to_the_cause_whose_line_it_was_written_with(tmp_path: Path
     )
     assert "raised at app/ws/factory.py:6 in validate_context" in why.text
     assert "1.0 ms after 0000000000000001" in why.text
+
+
+def test_only_the_runs_near_the_evidence_are_read_and_they_are_read_whole(
+    tmp_path: Path,
+) -> None:
+    """`near`: a trace 20 s from the cause's line on its instance is not read; one written with
+    is, whole, though its entries began 3.6 s before the line (a slow dump, 20 ms a line)."""
+    far = _split(_python_trace(), T0 - timedelta(seconds=20), 100)
+    slow = [
+        dict(e, timestamp=(T0 - timedelta(seconds=3.58) + timedelta(milliseconds=20 * n))
+             .isoformat().replace("+00:00", "Z"))
+        for n, e in enumerate(_split(_python_trace() * 30, first=200))
+    ]  # fmt: skip
+    line = _entry("Message handler error", T0 + timedelta(milliseconds=1), 1)
+    path = tmp_path / "logs.ndjson"
+    path.write_text("".join(json.dumps(e) + "\n" for e in far + slow + [line]), encoding="utf-8")
+    frame = read_log_files([str(path)]).frame
+    every = find_tracebacks(frame)
+    assert len(every) == 31  # the far one and the slow run's 30
+    moments = [(INSTANCE_A, T0 + timedelta(milliseconds=1))]
+    found = find_tracebacks(frame, near=([f"{1:016x}"], moments, 0.05))
+    assert found == every[1:]
+    # a cited line far from every moment keeps its own run
+    cited = find_tracebacks(frame, near=([f"{100:016x}"], [], 0.05))
+    assert cited == every[:1]

@@ -9,12 +9,12 @@ reached the server is said first.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import polars as pl
 
+from fivewhys.logs.frame import UTC_US
 from fivewhys.model import Evidence, FailureReport, RunInterval, TestContact
 
 
@@ -31,27 +31,21 @@ def server_contact(
         return (), ()
     first, last = frame.get_column("timestamp").min(), frame.get_column("end_time").max()
     assert isinstance(first, datetime) and isinstance(last, datetime)
-    requests = frame.filter(pl.col("kind") == "request").sort("timestamp")
-    starts = requests.get_column("timestamp").to_list()
-    reach: list[datetime] = []  # the latest end of the requests up to each one
-    for end in requests.get_column("end_time").to_list():
-        reach.append(end if not reach or end > reach[-1] else reach[-1])
+    requests = frame.filter(pl.col("kind") == "request")
     failed = {(f.test_id, f.attempt): f for f in failures}
     keyed_ids = {
         (f.test_id, f.attempt): any(e.join_key != "time" for e in mine)
         for f, mine in zip(failures, lines, strict=True)
     }
     skew = timedelta(seconds=skew_s)
-    services = sorted({s for s in requests.get_column("service").to_list() if s}) or sorted(
-        {s for s in frame.get_column("service").to_list() if s}
-    )
+    services = _services(requests) or _services(frame)
+    spans = sorted(intervals, key=lambda i: (i.start, i.test_id, i.attempt))
+    requested = _requested(requests, spans, skew)
     contacts = []
-    for span in sorted(intervals, key=lambda i: (i.start, i.test_id, i.attempt)):
+    for span, by_request in zip(spans, requested, strict=True):
         failure = failed.get((span.test_id, span.attempt))
         covered = first <= span.start and last >= span.end
         keyed = failure is not None and keyed_ids[(span.test_id, span.attempt)]
-        at = bisect_right(starts, span.end + skew)
-        requested = at > 0 and reach[at - 1] >= span.start - skew
         contacts.append(
             TestContact(
                 test_id=span.test_id,
@@ -59,8 +53,8 @@ def server_contact(
                 passed=failure is None,
                 duration_s=round((span.end - span.start).total_seconds(), 3),
                 covered=covered,
-                reached=(keyed or requested) if covered or keyed or requested else None,
-                by="ids" if keyed else "request" if requested else None,
+                reached=(keyed or by_request) if covered or keyed or by_request else None,
+                by="ids" if keyed else "request" if by_request else None,
             )
         )
     judged = [c for c in contacts if c.reached is not None]
@@ -72,3 +66,22 @@ def server_contact(
             f"request log of {where} in its window or a line with its ids.",
         )
     return tuple(contacts), headline
+
+
+def _services(rows: pl.DataFrame) -> list[str]:
+    """The services the rows name, sorted."""
+    named = rows.get_column("service").unique().drop_nulls()
+    return sorted(s for s in named.to_list() if s)
+
+
+def _requested(requests: pl.DataFrame, spans: Sequence[RunInterval], skew: timedelta) -> list[bool]:
+    """Per span, does a request log's interval meet it (widened by the skew)? A request started
+    by the span's end that ends at or after its start: of the requests started by then, the
+    latest end (a running maximum in start order, found by binary search)."""
+    ordered = requests.select("timestamp", "end_time").sort("timestamp")
+    reach = ordered.get_column("end_time").cum_max()
+    ends = pl.Series([span.end + skew for span in spans], dtype=UTC_US)
+    starts = pl.Series([span.start - skew for span in spans], dtype=UTC_US)
+    at = ordered.get_column("timestamp").search_sorted(ends, side="right").cast(pl.Int64)
+    latest = reach.gather((at - 1).clip(lower_bound=0)) if ordered.height else ends.clear(len(ends))
+    return ((at > 0) & (latest >= starts)).fill_null(False).to_list()

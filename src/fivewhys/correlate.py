@@ -69,8 +69,9 @@ class Correlation:
     windows: list[Window]
     #: per failure: does any log line at all fall in its window?
     covered: list[bool]
-    #: columns: LogFrame + failure_idx, join_key, key_rank, offset_s, hint; best first per
-    #: failure; every keyed line, and at most MAX_TIME_CANDIDATES time-only lines per failure
+    #: columns: LogFrame + _row (the line's row in the LogFrame), failure_idx, join_key,
+    #: key_rank, offset_s, hint; best first per failure; every keyed line, and at most
+    #: MAX_TIME_CANDIDATES time-only lines per failure
     candidates: pl.DataFrame
     set_aside: list[SetAside]
 
@@ -326,10 +327,18 @@ def correlate(
         )
         .select("_row", "failure_idx", "join_key", "key_rank", "offset_s", "hint")
     )
-    rows = pl.concat(
-        [frame[candidates.get_column("_row")], candidates.drop("_row")], how="horizontal"
+    # a line is a candidate of every failure whose window holds it (3 failures each at a million
+    # lines): its columns are gathered and its template made once, then repeated per candidate
+    distinct = candidates.get_column("_row").unique(maintain_order=True)
+    lines = fill_templates(frame[distinct])
+    at = candidates.select("_row").join(
+        pl.DataFrame({"_row": distinct, "_at": range(len(distinct))}),
+        on="_row",
+        how="left",
+        maintain_order="left",
     )
-    return Correlation(windows, covered, fill_templates(rows), set_aside)
+    rows = pl.concat([lines[at.get_column("_at")], candidates], how="horizontal")
+    return Correlation(windows, covered, rows, set_aside)
 
 
 def _window_counts(frame: pl.DataFrame, failures: pl.DataFrame) -> pl.Series:
@@ -357,7 +366,10 @@ def _keyed(
         )
         if ids.is_empty():
             continue
-        found = lines.join(ids, left_on=column, right_on="_id", how="inner").filter(
+        named = lines.select("_row", "timestamp", "end_time", column).filter(
+            pl.col(column).is_in(ids.get_column("_id").unique().to_list())
+        )
+        found = named.join(ids, left_on=column, right_on="_id", how="inner").filter(
             (pl.col("end_time") >= pl.col("win_start")) & (pl.col("timestamp") <= pl.col("win_end"))
         )
         pairs.append(found.select("_row", "failure_idx"))
@@ -374,10 +386,10 @@ def _keyed(
         .when(user_mine & ~conn_foreign & ~trace_foreign)
         .then(pl.lit("user_id"))
     )
+    found = pl.concat(pairs).unique()
+    # `_row` is the line's position: a gather, not a hash join against a million lines
     labelled = (
-        pl.concat(pairs)
-        .unique()
-        .join(lines, on="_row")
+        pl.concat([found, lines[found.get_column("_row")].drop("_row")], how="horizontal")
         .join(failures, on="failure_idx")
         .with_columns(join_key=join_key)
         .filter(pl.col("join_key").is_not_null())

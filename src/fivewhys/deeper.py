@@ -56,12 +56,19 @@ def _traces_near(causes: Sequence[Cause], frame: pl.DataFrame) -> list[Traceback
     ids = {line.insert_id for cause in causes for line in cause.listed() if not line.instance_id}
     if not spans and not ids:
         return []
+    cited = sorted({line.insert_id for cause in causes for line in cause.listed()})
     near = pl.col("insert_id").is_in(sorted(ids))
     for instance, (start, end) in spans.items():
         near = near | (
             (pl.col("instance_id") == instance) & pl.col("timestamp").is_between(start, end)
         )
-    return find_tracebacks(frame.filter(near))
+    moments = [
+        (line.instance_id, line.timestamp)
+        for cause in causes
+        for line in cause.listed()
+        if line.instance_id
+    ]
+    return find_tracebacks(frame.filter(near), near=(cited, moments, TRACE_NEAR_S))
 
 
 def _with_traces(cause: Cause, traces: Sequence[Traceback]) -> Cause:

@@ -97,8 +97,15 @@ class _Parsed:
     frames: list[StackFrame]  # innermost application frame candidates, innermost first
 
 
-def find_tracebacks(frame: pl.DataFrame) -> list[Traceback]:
-    """Every stack trace in the LogFrame rows given, stitched per instance, in time order."""
+#: which traces `find_tracebacks` needs: those holding one of these insert_ids, or begun within
+#: `seconds` of one of these (instance_id, moment)s on its instance
+Near = tuple[Sequence[str], Sequence[tuple[str, datetime]], float]
+
+
+def find_tracebacks(frame: pl.DataFrame, near: Near | None = None) -> list[Traceback]:
+    """Every stack trace in the LogFrame rows given, stitched per instance, in time order; with
+    `near`, only those of the runs of entries that may hold such a trace (a superset of the traces
+    `near` asks for: the caller picks its own from them)."""
     rows = frame.filter(pl.col("kind").is_in(PROGRAM_KINDS)).select(
         "timestamp", "insert_id", "instance_id", "service", "revision", "message"
     )
@@ -109,11 +116,54 @@ def find_tracebacks(frame: pl.DataFrame) -> list[Traceback]:
             pl.col("instance_id"), pl.lit("\0") + pl.col("insert_id")
         )  # no instance: nothing is stitched to the entry
     ).sort("_group", "timestamp", "insert_id")
+    if near is not None:
+        rows = _runs_near(rows, near)
     found: list[Traceback] = []
     for (_group,), group in rows.group_by("_group", maintain_order=True):
         found.extend(_in_group(group.to_dicts()))
     found.sort(key=lambda t: (t.timestamp, t.insert_ids[0]))
     return found
+
+
+def _runs_near(rows: pl.DataFrame, near: Near) -> pl.DataFrame:
+    """The rows (sorted by group and time) of the runs that hold a cited line or have an entry
+    near one of the moments; the others cannot hold a trace `near` asks for, and reading them
+    line by line is most of the time a busy instance costs.
+
+    A run here ends only where the gap is surely past MAX_GAP_S (a microsecond of slack), so it
+    is one or more of `_in_group`'s runs, which are then cut exactly as from all the rows: runs
+    left out are more than MAX_GAP_S from those kept. Nearness is told by buckets of at least a
+    second, the moment's and those beside it: more rows than `near` asks for, never fewer.
+    """
+    cited, moments, seconds = near
+    width = max(1_000_000, int(seconds * 1_000_000) + 1)
+    micros = pl.col("timestamp").dt.epoch("us")
+    keys = pl.DataFrame(
+        {
+            "_group": [instance for instance, _ in moments for _ in range(3)],
+            "_bucket": [
+                _micros(moment) // width + step for _, moment in moments for step in (-1, 0, 1)
+            ],
+        },
+        schema={"_group": pl.String(), "_bucket": pl.Int64()},
+    ).unique()
+    breaks = (pl.col("_group") != pl.col("_group").shift(1)) | (
+        micros - micros.shift(1) > int(MAX_GAP_S * 1_000_000) + 1
+    )
+    marked = rows.with_columns(_bucket=micros // width, _run=breaks.fill_null(True).cum_sum()).join(
+        keys.with_columns(_hit=pl.lit(True)),
+        on=["_group", "_bucket"],
+        how="left",
+        maintain_order="left",
+    )
+    hit = pl.col("_hit").fill_null(False) | pl.col("insert_id").is_in(list(cited))
+    return marked.filter(hit.any().over("_run")).drop("_bucket", "_run", "_hit")
+
+
+def _micros(moment: datetime) -> int:
+    """Microseconds since the epoch, as polars counts a UTC timestamp."""
+    delta = moment - datetime(1970, 1, 1, tzinfo=moment.tzinfo)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _in_group(entries: list[dict[str, Any]]) -> list[Traceback]:

@@ -45,6 +45,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from itertools import repeat
 from typing import Any, Literal
 
 import jinja2
@@ -112,15 +113,18 @@ _EVIDENCE_COLUMNS = (
     "trace",
     "join_key",
 )
-#: the other candidate columns a Candidate is built from, in the order unpacked
-_OTHER_COLUMNS = (
+#: a candidate's columns that are its line's (the same for every failure it is a candidate
+#: of): the Evidence fields but join_key, in their order, then those unpacked after them
+_LINE_COLUMNS = (
+    *(name for name in _EVIDENCE_COLUMNS if name != "join_key"),
     "message",
     "template",
-    "offset_s",
-    "failure_idx",
-    "end_offset_s",
     "http_latency_s",
 )
+#: how many of _LINE_COLUMNS an Evidence takes as they are
+_TAKEN = len(_EVIDENCE_COLUMNS) - 1
+#: the keys of a candidate's line, in order
+_LINE_KEYS = (*_LINE_COLUMNS[:_TAKEN], "join_key", "message", "template", "offset_s", "link")
 _STRICT = why_environment()
 _LENIENT = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.ChainableUndefined)
 
@@ -180,27 +184,49 @@ def confidence(match: Match) -> float:
 def candidates_by_failure(
     correlation: Correlation, count: int, project: str | None
 ) -> list[tuple[Candidate, ...]]:
-    """Candidate lines per failure (as many as correlate kept)."""
+    """Candidate lines per failure (as many as correlate kept). A line is a candidate of several
+    failures: its own fields are made Python values, and its link, once per line (`_row`)."""
     frame = correlation.candidates.with_columns(
         end_offset_s=pl.col("offset_s")
         + (pl.col("end_time") - pl.col("timestamp")).dt.total_microseconds() / 1e6,
     )
-    links = explorer_links(project, frame.get_column("insert_id"), frame.get_column("timestamp"))
+    lines = frame.unique("_row", keep="first", maintain_order=True)
+    links = explorer_links(project, lines.get_column("insert_id"), lines.get_column("timestamp"))
     # columns to Python lists once: polars' named row iteration costs more than the whole loop
-    columns = frame.select(*_EVIDENCE_COLUMNS, *_OTHER_COLUMNS).to_dict(as_series=False)
-    width = len(_EVIDENCE_COLUMNS)
-    rows = zip(
-        *(columns[name] for name in (*_EVIDENCE_COLUMNS, *_OTHER_COLUMNS)), links, strict=True
-    )
-    out: list[list[Candidate]] = [[] for _ in range(count)]
-    for row in rows:
-        line = dict(zip(_EVIDENCE_COLUMNS, row[:width], strict=True))
-        message, template, offset, failure, end_offset, latency, link = row[width:]
-        line.update(
-            message=message or "", template=template or "", offset_s=round(offset, 3), link=link
+    own = lines.select(
+        *_LINE_COLUMNS[:_TAKEN],
+        "_row",
+        "http_latency_s",
+        message=pl.col("message").fill_null(""),
+        template=pl.col("template").fill_null(""),
+    ).to_dict(as_series=False)
+    # each line's fields in the order an Evidence lists them; join_key and offset_s are the
+    # candidate's, set per candidate
+    shared = [
+        dict(zip(_LINE_KEYS, values, strict=True))
+        for values in zip(
+            *(own[name] for name in _LINE_COLUMNS[:_TAKEN]),
+            repeat(None, lines.height),
+            own["message"],
+            own["template"],
+            repeat(None, lines.height),
+            links.to_list(),
+            strict=True,
         )
-        request = line["kind"] == "request"
-        out[failure].append(Candidate(line, end_offset, latency if request else None))
+    ]
+    at = {row: n for n, row in enumerate(own["_row"])}
+    latencies = [
+        latency if kind == "request" else None
+        for latency, kind in zip(own["http_latency_s"], own["kind"], strict=True)
+    ]
+    per = frame.select("_row", "join_key", "offset_s", "failure_idx", "end_offset_s")
+    out: list[list[Candidate]] = [[] for _ in range(count)]
+    for row, join_key, offset, failure, end_offset in zip(
+        *per.to_dict(as_series=False).values(), strict=True
+    ):
+        n = at[row]
+        line = {**shared[n], "join_key": join_key, "offset_s": round(offset, 3)}
+        out[failure].append(Candidate(line, end_offset, latencies[n]))
     return [tuple(c) for c in out]
 
 

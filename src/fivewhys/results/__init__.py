@@ -129,7 +129,9 @@ def _attempts(
             final = last[failure.test_id]
             if (final[0], failure.test_id, final[1]) not in failing:
                 update["passed_on"] = len(order[failure.test_id])
-        marked.append(failure.model_copy(update=update))
+        # copied only where a value changes (most failures of a run of one file: none does)
+        changed = {name: value for name, value in update.items() if getattr(failure, name) != value}
+        marked.append(failure.model_copy(update=changed) if changed else failure)
     intervals = [
         span if span.attempt == number[key] else span.model_copy(update={"attempt": number[key]})
         for key, span in spans.items()

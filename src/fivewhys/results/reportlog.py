@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import Field, Strict, StrictStr, ValidationError
 
@@ -16,6 +16,7 @@ from fivewhys import json_input
 from fivewhys.ids import IdPatterns
 from fivewhys.model import Failure
 from fivewhys.results.common import (
+    EPOCH_MAX,
     UNPLACED,
     CrashLocation,
     Epoch,
@@ -68,6 +69,10 @@ class _Longrepr(InputRecord):
 _FAILING = ("failed", "rerun")
 
 
+#: the most reruns a report may count
+_RERUN_MAX = 100_000
+
+
 class _Outline(InputRecord):
     """What every test report is read for: which test, which phase, how it went, when."""
 
@@ -77,7 +82,7 @@ class _Outline(InputRecord):
     start: Epoch
     stop: Epoch
     #: pytest-rerunfailures' attempt counter (0 the first run), on every report it sees
-    rerun: Annotated[int, Strict(), Field(ge=0, le=100_000)] | None = None
+    rerun: Annotated[int, Strict(), Field(ge=0, le=_RERUN_MAX)] | None = None
 
 
 class _TestReport(_Outline):
@@ -103,6 +108,8 @@ def read_reportlog(
     running: dict[tuple[str, int], str] = {}
     #: per test, the captured sections of its latest failed report and that report's attempt
     captured: dict[str, tuple[int, list[tuple[str, str]]]] = {}
+    #: per (test, attempt), in the order first seen: its first phase's start, last one's end
+    spans: dict[tuple[str, int], tuple[float, float]] = {}
     finished = False
     first: float | None = None
     last: float | None = None
@@ -140,30 +147,37 @@ def read_reportlog(
                 result.failures.append(crash)
             continue
         try:
-            report = _Outline.model_validate(record)
-            if report.outcome in _FAILING:
-                report = _TestReport.model_validate(record)
+            seen = _seen(record)
+            report = _TestReport.model_validate(record) if seen.outcome in _FAILING else None
         except ValidationError as exc:
             result.warnings.append(f"{where}: skipped: {validation_reason(exc)}")
             continue
-        if report.when == "setup":
-            setups[report.nodeid] = setups.get(report.nodeid, 0) + 1
+        if seen.when == "setup":
+            setups[seen.nodeid] = setups.get(seen.nodeid, 0) + 1
         # the counter when rerunfailures wrote one, else the setups seen of the test so far
-        attempt = report.rerun + 1 if report.rerun is not None else setups.get(report.nodeid, 1)
-        key = (report.nodeid, attempt)
-        start, stop = utc_from_epoch(report.start), utc_from_epoch(report.stop)
-        result.ran(report.nodeid, start, stop, attempt)
-        first = report.start if first is None else min(first, report.start)
-        last = report.stop if last is None else max(last, report.stop)
-        if report.when == "setup":
-            setup_start[key] = report.start
+        attempt = seen.rerun + 1 if seen.rerun is not None else setups.get(seen.nodeid, 1)
+        key = (seen.nodeid, attempt)
+        span = spans.get(key)
+        spans[key] = (
+            (seen.start, seen.stop)
+            if span is None
+            else (min(seen.start, span[0]), max(seen.stop, span[1]))
+        )
+        first = seen.start if first is None else min(first, seen.start)
+        last = seen.stop if last is None else max(last, seen.stop)
+        if seen.when == "setup":
+            setup_start[key] = seen.start
             running[key] = where
-        if report.when == "teardown" or report.outcome in _FAILING:
+        if seen.when == "teardown" or seen.outcome in _FAILING:
             running.pop(key, None)
-        if isinstance(report, _TestReport):
+        if report is not None:
             report = _own_sections(report, attempt, captured)
-            started = setup_start.get(key, report.start)
+            started = setup_start.get(key, seen.start)
             result.failures.append(_failure(report, started, where, patterns, attempt))
+    # times are kept as read and made datetimes once per attempt (the earliest and latest are
+    # the same either way: utc_from_epoch keeps the order)
+    for (nodeid, attempt), (began, ended) in spans.items():
+        result.ran(nodeid, utc_from_epoch(began), utc_from_epoch(ended), attempt)
     if first is not None and last is not None:
         result.span = (utc_from_epoch(first), utc_from_epoch(last))
     if not finished and last is not None:
@@ -198,6 +212,44 @@ def read_reportlog(
                 )
             )
     return result
+
+
+class _Seen(NamedTuple):
+    """The outline of one test report (`_Outline`'s fields)."""
+
+    nodeid: str
+    when: str
+    outcome: str
+    start: float
+    stop: float
+    rerun: int | None
+
+
+_PHASES = ("setup", "call", "teardown")
+
+
+def _seen(record: dict[str, Any]) -> _Seen:
+    """`_Outline.model_validate(record)`'s fields; read as they are when they already are what
+    the model would hold (a big run's passing reports, where a model per report costs a third
+    of reading the file), else validated by it (raising its ValidationError)."""
+    nodeid, when, outcome = record.get("nodeid"), record.get("when"), record.get("outcome")
+    start, stop, rerun = record.get("start"), record.get("stop"), record.get("rerun")
+    if (
+        type(nodeid) is str
+        and type(when) is str
+        and when in _PHASES
+        and type(outcome) is str
+        and type(start) is float
+        and type(stop) is float
+        and 0 <= start <= EPOCH_MAX
+        and 0 <= stop <= EPOCH_MAX
+        and (rerun is None or (type(rerun) is int and 0 <= rerun <= _RERUN_MAX))
+    ):
+        return _Seen(nodeid, when, outcome, start, stop, rerun)
+    outline = _Outline.model_validate(record)
+    return _Seen(
+        outline.nodeid, outline.when, outline.outcome, outline.start, outline.stop, outline.rerun
+    )
 
 
 def _own_sections(

@@ -193,9 +193,15 @@ _CLIENT_FIELDS: dict[str, Callable[[Failure], Any]] = {
 }
 
 
+@lru_cache(maxsize=1024)
+def _exception_names(wanted: tuple[str, ...]) -> frozenset[str]:
+    """The class names a rule's `exception` list holds (its dotted modules dropped)."""
+    return frozenset(e.rsplit(".", 1)[-1] for e in wanted)
+
+
 def _holds(name: str, wanted: Any, observed: Any) -> bool:
     if name == "exception":
-        return observed in {e.rsplit(".", 1)[-1] for e in wanted}
+        return observed in _exception_names(tuple(wanted))
     if isinstance(wanted, tuple):
         return observed in wanted
     return bool(observed == wanted)
@@ -226,11 +232,30 @@ def client_checks(selection: ClientSelection, failure: Failure) -> list[Check]:
 def client_matches(selection: ClientSelection, failure: Failure) -> float | None:
     """Score (0..1) when every given client field holds for the failure, else None: the
     checks of `client_checks`, stopping at the first that fails and describing none."""
-    for name, observe in _CLIENT_FIELDS.items():
-        wanted = getattr(selection, name)
-        if wanted is not None and not _holds(name, wanted, observe(failure)):
+    for name, observe, wanted in _given(selection):
+        if not _holds(name, wanted, observe(failure)):
             return None
     return text_score(selection, failure.message, failure.signature)
+
+
+#: per client selection (by identity; the entry holds it, so its id stays its own), the fields
+#: it gives, with how each is read off a failure: every failure is held against every rule
+_GIVEN: dict[int, tuple[ClientSelection, list[tuple[str, Callable[[Failure], Any], Any]]]] = {}
+
+
+def _given(selection: ClientSelection) -> list[tuple[str, Callable[[Failure], Any], Any]]:
+    known = _GIVEN.get(id(selection))
+    if known is not None and known[0] is selection:
+        return known[1]
+    if len(_GIVEN) >= 4096:
+        _GIVEN.clear()
+    given = [
+        (name, observe, getattr(selection, name))
+        for name, observe in _CLIENT_FIELDS.items()
+        if getattr(selection, name) is not None
+    ]
+    _GIVEN[id(selection)] = (selection, given)
+    return given
 
 
 # --- text -----------------------------------------------------------------------------------
@@ -323,10 +348,13 @@ def text_score(
     `fuzzy` holds precomputed template scores (from `fuzzy_scores`); without it the one template
     is scored (and cached) here.
     """
+    if selection.message_fuzzy is None:
+        # no text predicate: nothing to hold (and the cache's key, the selection, not hashed)
+        if selection.message_contains is None and selection.message_re is None:
+            return 1.0
+        return 1.0 if _literal_holds(selection, message, template) else None
     if not _literal_holds(selection, message, template):
         return None
-    if selection.message_fuzzy is None:
-        return 1.0
     scores = fuzzy if fuzzy is not None else fuzzy_scores(selection.message_fuzzy, [template])
     ratio = scores[template]
     if ratio < selection.threshold:
@@ -362,6 +390,18 @@ def field_mismatch(selection: ServerSelection, candidate: Candidate) -> str | No
     ):
         return "http_latency|min"
     return None
+
+
+#: the selection fields `field_mismatch` tests (none given: every line passes it)
+_FIELD_TESTS = (
+    "severity",
+    "severity_min",
+    "kind",
+    "http_status",
+    "http_method",
+    "http_path_contains",
+    "http_latency_min",
+)
 
 
 def served_by(candidates: Iterable[Candidate]) -> frozenset[str]:
@@ -485,15 +525,24 @@ def select(
     candidates = tuple(candidates)
     served = served_by(candidates) if selection.same_instance else frozenset()
     revisions = served_revisions(candidates)
+    # the tests of `in_time`, `field_mismatch`, `other_instance`, `other_revision` and
+    # `disagrees`, with what they read of the selection taken once (a million lines: 120
+    # candidates per failure, each held against every selection of every rule tried)
+    joins = selection.join
+    after = selection.within.after_s + slack_s
+    before = -(selection.within.before_s + slack_s)
+    fields = any(getattr(selection, name) is not None for name in _FIELD_TESTS)
+    instance = selection.same_instance and bool(served)
     eligible = [
         c
         for c in candidates
-        if c.line["join_key"] in selection.join
-        and in_time(selection, c, slack_s)
-        and field_mismatch(selection, c) is None
-        and not other_instance(selection, c, served)
-        and not other_revision(c, revisions)
-        and disagrees(c, failure) is None
+        if c.line["join_key"] in joins
+        and c.line["offset_s"] <= after
+        and c.end_offset_s >= before
+        and (not fields or field_mismatch(selection, c) is None)
+        and not (instance and other_instance(selection, c, served))
+        and not (revisions and other_revision(c, revisions))
+        and (failure is None or disagrees(c, failure) is None)
     ]
     fuzzy = (
         fuzzy_scores(selection.message_fuzzy, (c.line["template"] for c in eligible))
@@ -557,13 +606,27 @@ def in_matching_order(rules: Sequence[Rule]) -> list[Rule]:
     return [r for r in ordered if not r.is_fallback] + [r for r in ordered if r.is_fallback]
 
 
+#: the last rules `match_rules` ordered, by identity, and their order: one run matches every
+#: failure against the same rules (the order holds the rules, so their ids stay theirs)
+_ORDERED: dict[tuple[int, ...], list[Rule]] = {}
+
+
+def _in_order(rules: Sequence[Rule]) -> list[Rule]:
+    key = tuple(map(id, rules))
+    ordered = _ORDERED.get(key)
+    if ordered is None:
+        _ORDERED.clear()
+        ordered = _ORDERED[key] = in_matching_order(rules)
+    return ordered
+
+
 def match_rules(
     rules: Sequence[Rule], failure: Failure, candidates: Sequence[Candidate], slack_s: float
 ) -> Match | None:
     """The first rule that matches: cause rules first, then fallback rules. A cause resting on
     a time-only line gives way to a later cause rule proven by keyed lines alone."""
     tentative: Match | None = None
-    for rule in in_matching_order(rules):
+    for rule in _in_order(rules):
         if tentative is not None and rule.is_fallback:
             break
         found = match_rule(rule, failure, candidates, slack_s)
