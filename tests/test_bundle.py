@@ -162,6 +162,29 @@ def test_bundles_of_many_entries_round_trip(fake_logging: FakeLogging, tmp_path:
     assert render(_analyze_bundle(bundle), OutputFormat.JSON) == render(live, OutputFormat.JSON)
 
 
+def test_a_hand_made_bundle_alone_is_still_deduplicated_and_sorted(
+    fake_logging: FakeLogging, tmp_path: Path
+) -> None:
+    """A bundle alone is used as read, but its metadata cannot vouch for its rows: one written
+    by other means (here reversed, its first row repeated under another time) is read as the
+    pull's own rows, with the repeat counted."""
+    fake_logging.load(read_ndjson(SINK))
+    bundle = tmp_path / "logs.parquet"
+    _analyze_live(fake_logging, bundle)
+    pulled = read_log_files([str(bundle)])
+    assert pulled.skipped.get("duplicate insertId") is None
+    rows = pl.read_parquet(bundle)
+    repeat = rows.head(1).with_columns(pl.col("timestamp") + pl.duration(seconds=1))
+    meta = json.loads(pl.read_parquet_metadata(bundle)[BUNDLE_KEY])
+    hand_made = tmp_path / "hand-made.parquet"
+    pl.concat([rows.reverse(), repeat]).write_parquet(
+        hand_made, metadata={BUNDLE_KEY: json.dumps({**meta, "entry_count": rows.height + 1})}
+    )
+    read = read_log_files([str(hand_made)])
+    assert read.skipped == {"duplicate insertId": 1}
+    assert read.frame.equals(pulled.frame)
+
+
 # --- what is not a bundle ------------------------------------------------------------------------
 
 

@@ -451,35 +451,36 @@ def _timed(
         ]
     )
     severe = [name for name, rank in SEVERITY_RANK.items() if rank >= SEVERITY_RANK["WARNING"]]
-    bare = (
-        lines.filter(~known.fill_null(False))
-        .with_columns(_unknown=unknown)
-        .select(
-            "_row",
-            "timestamp",
-            "end_time",
-            "http_status",
-            "http_path",
-            "insert_id",
-            "_unknown",
-            # tests running at its moment; a platform line belongs to none of them
-            _cover=pl.when(pl.col("kind").is_in(PLATFORM_KINDS)).then(0).otherwise("_cover"),
-            # the part of _hint a line has whatever the failure
-            _base=pl.col("severity").is_in(severe).cast(pl.Int32)
-            + pl.col("kind").is_in(["system", "stderr"]).cast(pl.Int32),
-        )
-    )
     http = (
         pl.col("http_status").is_not_null()
         | pl.col("http_path").is_not_null()
         | (pl.col("end_time") != pl.col("timestamp"))
     )
+    # each subset below is filtered from all lines at once: filtering subsets of subsets
+    # copied most of a million rows three times over
+    bare = lines.select(
+        "_row",
+        "timestamp",
+        "end_time",
+        "http_status",
+        "http_path",
+        "insert_id",
+        _unknown=unknown,
+        # tests running at its moment; a platform line belongs to none of them
+        _cover=pl.when(pl.col("kind").is_in(PLATFORM_KINDS)).then(0).otherwise("_cover"),
+        # the part of _hint a line has whatever the failure
+        _base=pl.col("severity").is_in(severe).cast(pl.Int32)
+        + pl.col("kind").is_in(["system", "stderr"]).cast(pl.Int32),
+        _bare=~known.fill_null(False),
+        _http=http,
+    )
+    flags = ("_bare", "_http")
     failures = failures.with_columns(_keep=keep)
     paired, nearest, counts = [], [], []
     for owns in failures.get_column("owns").unique().sort().to_list():
-        eligible = bare.filter((pl.col("_unknown") & owns) == 0)
+        eligible = pl.col("_bare") & ((pl.col("_unknown") & owns) == 0)
         group = failures.filter(pl.col("owns") == owns)
-        with_http = eligible.filter(http)
+        with_http = bare.filter(eligible & pl.col("_http")).drop(flags)
         if not with_http.is_empty():
             pairs = (
                 _in_windows(with_http, group)
@@ -492,11 +493,11 @@ def _timed(
                     time_lines=pl.len(), contradicting=pl.col("_contradicts").sum()
                 )
             )
-        instants = eligible.filter(~http).sort("timestamp", "insert_id")
+        instants = eligible & ~pl.col("_http")
         # an instant written while some test ran joins only a failure of that test
         busy = pl.col("_cover") > 0
         for subset, windows in ((~busy, group), (busy, _own_windows(group))):
-            chosen = instants.filter(subset)
+            chosen = bare.filter(instants & subset).drop(flags).sort("timestamp", "insert_id")
             if not chosen.is_empty():
                 nearest += _nearest(chosen, windows)
                 counts.append(_instants_in_windows(chosen, windows))

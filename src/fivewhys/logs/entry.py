@@ -228,11 +228,18 @@ def sort_by_time(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def first_per_insert_id(frame: pl.DataFrame) -> pl.DataFrame:
-    """The first row of each insertId, in order. Counting the distinct ids first costs a third
-    of the order-keeping dedup, which a frame with no repeat (most) then skips."""
-    if frame.get_column("insert_id").n_unique() == frame.height:
+    """The first row of each insertId, in order. Checking for repeats first costs a tenth of
+    the order-keeping dedup, which a frame with no repeat (most) then skips."""
+    if all_distinct(frame.get_column("insert_id")):
         return frame
     return frame.unique(subset="insert_id", keep="first", maintain_order=True)
+
+
+def all_distinct(values: pl.Series) -> bool:
+    """No value repeats (a null counts as one value). Distinct hashes are distinct values, and
+    counting 64-bit hashes takes a third of counting the strings; only when hashes repeat (a
+    value does, or, about never, two collide) are the values themselves counted."""
+    return values.hash().n_unique() == values.len() or values.n_unique() == values.len()
 
 
 def _row(

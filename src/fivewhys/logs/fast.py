@@ -28,7 +28,7 @@ import polars as pl
 
 from fivewhys.ids import ENGINE_SENSITIVE, NULLISH_IDS, IdPatterns, polars_id_patterns
 from fivewhys.logs import entry as per_entry
-from fivewhys.logs.entry import BUILD_SCHEMA, LogBatch, normalize_entries
+from fivewhys.logs.entry import BUILD_SCHEMA, LogBatch, all_distinct, normalize_entries
 
 _S = pl.String()
 _ID_NAMES = tuple(dict.fromkeys(per_entry.CONNECTION_KEYS + per_entry.USER_KEYS))
@@ -128,7 +128,7 @@ def read_ndjson(path: str, batch: LogBatch, id_patterns: IdPatterns) -> bool:
         rows = pl.concat([rows, *redone], how="vertical")
     # rows in time order, so that `build_frame` finds one file's rows sorted; a batch's rows go
     # in reading order only where an insertId repeats, for its first row read to be kept
-    if rows.get_column("insert_id").n_unique() == rows.height:
+    if all_distinct(rows.get_column("insert_id")):
         rows = rows.sort("timestamp", "insert_id")
     else:
         rows = rows.sort("line")

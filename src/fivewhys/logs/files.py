@@ -37,6 +37,7 @@ from fivewhys.logs.entry import (
     sort_by_time,
 )
 from fivewhys.logs.fast import read_ndjson
+from fivewhys.logs.frame import empty_logframe
 from fivewhys.model import Deploy, LogFileRead, PullInfo
 
 __all__ = ["LogRead", "collect", "normalize_entries", "read_log_files"]
@@ -164,8 +165,21 @@ def collect(
     pulls: Sequence[PullInfo] = (),
 ) -> LogRead:
     """One LogRead from normalized batches and bundles read back (rows of batches come first,
-    so for a repeated insertId the batch's row is kept), with their accounts merged."""
-    frame, duplicates = build_frame(batches)
+    so for a repeated insertId the batch's row is kept), with their accounts merged.
+
+    A bundle alone (no batch with rows) is used as read, not copied. Of what a bundle says of
+    itself, its schema and row count are checked on reading it (`read_bundle`), but not that
+    its rows are the LogFrame a pull wrote, one per insertId in (timestamp, insert_id) order: a
+    bundle made by hand, by another tool or damaged may be neither. So both are still checked,
+    as for several inputs, at the cost of one hash count and one comparison pass; the dedup and
+    the sort run only when a check fails.
+    """
+    parts: list[pl.DataFrame] = []
+    duplicates = 0
+    if any(len(batch) for batch in batches) or not bundles:
+        built, duplicates = build_frame(batches)
+        parts.append(built)
+    frame = parts[0] if parts else empty_logframe()
     skipped: Counter[str] = Counter()
     mapped: Counter[str] = Counter()
     warnings: list[str] = []
@@ -177,7 +191,8 @@ def collect(
     deploys: list[Deploy] = []
     reach: str | None = None
     if bundles:
-        merged = pl.concat([frame, *(rows for rows, _ in bundles)], how="vertical")
+        parts.extend(rows for rows, _ in bundles)
+        merged = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
         unique = first_per_insert_id(merged)
         frame = sort_by_time(unique)
         duplicates += merged.height - unique.height
