@@ -209,3 +209,38 @@ def test_ids_come_from_values_not_traceback_source() -> None:
     )
     ids = extract_ids([observed_text(details)])
     assert ids.connection_ids == ("conn_real00000001", "conn_printed00004")
+
+
+def test_ids_searched_from_literals_equal_a_full_scan() -> None:
+    """The default patterns are tried only where their names are found: the same ids as `re`
+    scanning every character, near misses (a name inside a word, a lowering that shifts
+    positions, a Kelvin sign) included."""
+    import re
+
+    from fivewhys.ids import DEFAULT_PATTERNS, _find_all
+
+    texts = [
+        "xuid=abcd uid=efgh-1 user_id: 'u_123456' userId=u-9",
+        "İ trace=0123456789abcdef0123456789abcdef uid=abcd",
+        "X-Cloud-Trace-Context: 0123456789abcdef0123456789abcdef/1;o=1 TRACEPARENT="
+        "00-fedcba9876543210fedcba9876543210-0123456789abcdef-01",
+        "\u212a trace_id=ffffffffffffffffffffffffffffffff xtrace=0123456789abcdef0123456789abcdef",
+        "conn_idconnection_id=c_1234 websocket_id=ws_12345 connectionId:'c-5678'",
+    ]
+    for text in texts:
+        for kind in ("connection_id", "user_id", "trace"):
+            compiled = DEFAULT_PATTERNS.compiled(kind)
+            scanned = [
+                m.group(1)
+                for p in compiled
+                if isinstance(p, re.Pattern)
+                for m in p.finditer(text)
+                if m.group(1)
+            ]
+            assert _find_all(compiled, text) == scanned, (kind, text)
+    # `xuid` is no user id: its name is found, but not at a word boundary
+    assert _find_all(DEFAULT_PATTERNS.compiled("user_id"), texts[0]) == [
+        "efgh-1",
+        "u_123456",
+        "u-9",
+    ]

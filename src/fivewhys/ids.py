@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -93,8 +94,33 @@ def _find_all(patterns: tuple[re.Pattern[str] | LinearRegex, ...], text: str) ->
     for pattern in patterns:
         if isinstance(pattern, LinearRegex):
             found.extend(pattern.group_values(text))
+        elif (starts := _STARTS.get(pattern.pattern)) is not None:
+            found.extend(m.group(1) for m in _from_starts(pattern, starts, text) if m.group(1))
         else:
             found.extend(m.group(1) for m in pattern.finditer(text) if m.group(1))
+    return found
+
+
+def _from_starts(pattern: re.Pattern[str], starts: _Starts, text: str) -> list[re.Match[str]]:
+    """`pattern.finditer(text)`, tried only where a literal every match holds is found (`re`
+    tries a pattern opening with `\\b`, an alternation or `(?i)` at every character)."""
+    literals, offset, lowered = starts
+    haystack = text.lower() if lowered else text
+    if len(haystack) != len(text):  # a character lowered into two: positions would shift
+        return list(pattern.finditer(text))
+    candidates: set[int] = set()
+    for literal in literals:
+        hit = haystack.find(literal)
+        while hit != -1:
+            if hit >= offset:
+                candidates.add(hit - offset)
+            hit = haystack.find(literal, hit + 1)
+    found: list[re.Match[str]] = []
+    at = 0
+    for start in sorted(candidates):
+        if start >= at and (match := pattern.match(text, start)):
+            found.append(match)
+            at = match.end()
     return found
 
 
@@ -147,23 +173,49 @@ def extract_ids(
         for kind, names in PROPERTY_KEYS.items():
             if key in names and value:
                 found[kind].append(normalize_trace(value) or "" if kind == "traces" else value)
-    defaults = patterns == DEFAULT_PATTERNS
     for text in texts:
-        if not text:
-            continue
-        # every default pattern names its id (`connection_id=`, `"userId":`, `trace`): text
-        # naming none of them is not searched
-        if not defaults or any(name in text for name in _CONNECTION_NAMES):
-            found["connection_ids"] += _find_all(patterns.compiled("connection_id"), text)
-        if not defaults or any(name in text for name in _USER_NAMES):
-            found["user_ids"] += _find_all(patterns.compiled("user_id"), text)
-        if not defaults or _TRACE_WORD.search(text):
-            found["traces"] += [t.lower() for t in _find_all(patterns.compiled("trace"), text)]
+        if text:
+            connection_ids, user_ids, traces = _text_ids(text, patterns)
+            found["connection_ids"] += connection_ids
+            found["user_ids"] += user_ids
+            found["traces"] += traces
     return Ids(**{kind: _unique(values) for kind, values in found.items()})
+
+
+@lru_cache(maxsize=512)
+def _text_ids(
+    text: str, patterns: IdPatterns
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The connection ids, user ids and traces (lowered) `patterns` find in one text, in order:
+    once per distinct text (the failures of one cause mostly share their message)."""
+    defaults = patterns == DEFAULT_PATTERNS
+    # every default pattern names its id (`connection_id=`, `"userId":`, `trace`): text
+    # naming none of them is not searched
+    connection_ids: tuple[str, ...] = ()
+    user_ids: tuple[str, ...] = ()
+    traces: tuple[str, ...] = ()
+    if not defaults or any(name in text for name in _CONNECTION_NAMES):
+        connection_ids = tuple(_find_all(patterns.compiled("connection_id"), text))
+    if not defaults or any(name in text for name in _USER_NAMES):
+        user_ids = tuple(_find_all(patterns.compiled("user_id"), text))
+    if not defaults or _TRACE_WORD.search(text):
+        traces = tuple(t.lower() for t in _find_all(patterns.compiled("trace"), text))
+    return connection_ids, user_ids, traces
 
 
 #: held by every match of a default trace pattern, with their case-blindness
 _TRACE_WORD = re.compile("(?i)trace")
+#: (literals one of which every match holds, how far into the match, found in the lowered text):
+#: `re` matches no character but t, r, a, c, e and their capitals to `(?i)trace`, so in text
+#: whose lowering keeps every position, the lowered text holds "trace" where they match
+_Starts = tuple[tuple[str, ...], int, bool]
+_STARTS: dict[str, _Starts] = {
+    DEFAULT_CONNECTION_ID[2]: (_CONNECTION_NAMES, 0, False),
+    DEFAULT_USER_ID[2]: (_USER_NAMES, 0, False),
+    DEFAULT_TRACE[0]: (("trace",), len("x-cloud-"), True),
+    DEFAULT_TRACE[1]: (("trace",), 0, True),
+    DEFAULT_TRACE[3]: (("trace",), 0, True),
+}
 
 
 _EXCEPTION = re.compile(
@@ -185,6 +237,8 @@ _TIMEOUT = re.compile(
     r"keepalive ping timeout",
     re.IGNORECASE,
 )
+#: held by every match of `_TIMEOUT` ("me" of "time"; `re` folds no other character to m or e)
+_TIMEOUT_HINT = re.compile("(?i)me")
 
 
 def _raised_lines(message: str, details: str) -> str:
@@ -230,13 +284,15 @@ def extract_client_event(message: str, details: str = "") -> ClientEvent:
         code = 1006
     status: int | None = None
     url: str | None = None
+    # each search below runs only on text holding a literal every match of it holds: the
+    # patterns open with alternations or `\\b`, which `re` tries at every character
     if m := _HANDSHAKE_STATUS.search(text):
         status = int(m.group(1))
-    elif m := _HTTPX_STATUS.search(text):
+    elif "' for url '" in text and (m := _HTTPX_STATUS.search(text)):
         status, url = int(m.group(1)), m.group(2)
-    elif m := _GENERIC_STATUS.search(message):
+    elif ("HTTP" in message or "status" in message) and (m := _GENERIC_STATUS.search(message)):
         status = int(m.group(1))
-    if url is None and (m := _WS_URL.search(_raised_lines(message, details))):
+    if url is None and "://" in text and (m := _WS_URL.search(_raised_lines(message, details))):
         url = m.group(0).rstrip(".,):")
     exception = exc.group(1) if exc else None
     return ClientEvent(
@@ -249,7 +305,10 @@ def extract_client_event(message: str, details: str = "") -> ClientEvent:
         # `TypeError: ... unexpected keyword argument 'timeout'` names a timeout but is the
         # test's own call failing before any network: no timeout was seen
         timeout=exception not in OWN_CALL_ERRORS
-        and bool(_TIMEOUT.search(message) or (exception and "Timeout" in exception)),
+        and bool(
+            (_TIMEOUT_HINT.search(message) and _TIMEOUT.search(message))
+            or (exception and "Timeout" in exception)
+        ),
         user_agent=m.group(1) if (m := _USER_AGENT.search(details)) else None,
     )
 

@@ -450,12 +450,14 @@ def format_for(path: Path | None) -> OutputFormat:
 
 
 def render(report: Report, output_format: OutputFormat, flavor: Flavor = Flavor.GFM) -> str:
-    """The report as text in one format (and, for Markdown, one flavor)."""
-    if output_format is OutputFormat.MARKDOWN and flavor is Flavor.JIRA:
-        from fivewhys.report.jira import render_jira
+    """The report as text in one format (and, for Markdown, one flavor): with the analysis'
+    thresholds, as a big report's rendering makes as many objects as its analysis did."""
+    with _fewer_collections():
+        if output_format is OutputFormat.MARKDOWN and flavor is Flavor.JIRA:
+            from fivewhys.report.jira import render_jira
 
-        return render_jira(report)
-    return RENDERERS[output_format](report)
+            return render_jira(report)
+        return RENDERERS[output_format](report)
 
 
 def _read_logs(

@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -309,6 +310,12 @@ def own_frames(details: str, test_file: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(traced))
 
 
+@lru_cache(maxsize=1024)
+def _signature(first_line: str) -> str:
+    """`mask(first_line)`, once per distinct line: the failures of one cause share their message."""
+    return mask(first_line)
+
+
 def make_failure(
     *,
     test_id: str,
@@ -352,7 +359,7 @@ def make_failure(
         test_line=test_line,
         ids=extract_ids([message, observed_text(observed)], properties, patterns),
         event=event,
-        signature=mask(first_line[:SIGNATURE_MAX]),
+        signature=_signature(first_line[:SIGNATURE_MAX]),
         properties=properties,
         attempt=attempt,
         frames=frames,

@@ -113,31 +113,33 @@ def read_reportlog(
     finished = False
     first: float | None = None
     last: float | None = None
+    name = str(path)
     # split on newlines only: str.splitlines() also breaks at characters JSON may hold raw
     for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
-        where = f"{path}:{lineno}"
+        where = f"{name}:{lineno}"
         try:
             record = json_input.loads(line)
         except json.JSONDecodeError as exc:
             result.warnings.append(f"{where}: skipped: not JSON ({exc.msg})")
             continue
-        if not isinstance(record, dict) or not isinstance(record.get("$report_type"), str):
+        kind = record.get("$report_type") if isinstance(record, dict) else None
+        if not isinstance(kind, str):
             result.warnings.append(f"{where}: skipped: not a report-log record")
             continue
-        if record["$report_type"] == "CollectReport" and record.get("outcome") == "failed":
-            text_of = _longrepr_text(_collect_longrepr(record.get("longrepr")))
-            run_errors.append(
-                (where, str(record.get("nodeid") or "<collection>"), text_of, "collect")
-            )
-        if record["$report_type"] == "SessionFinish":
-            finished = True
-        if record["$report_type"] == "SessionFinish" and record.get("exitstatus") in _PYTEST_FAULTS:
-            status = record["exitstatus"]
-            message = f"pytest exited with status {status} ({_PYTEST_FAULTS[status]})"
-            run_errors.append((where, "pytest::session", message, "session"))
-        if record["$report_type"] != "TestReport":
+        if kind != "TestReport":
+            if kind == "CollectReport" and record.get("outcome") == "failed":
+                text_of = _longrepr_text(_collect_longrepr(record.get("longrepr")))
+                run_errors.append(
+                    (where, str(record.get("nodeid") or "<collection>"), text_of, "collect")
+                )
+            if kind == "SessionFinish":
+                finished = True
+                if record.get("exitstatus") in _PYTEST_FAULTS:
+                    status = record["exitstatus"]
+                    message = f"pytest exited with status {status} ({_PYTEST_FAULTS[status]})"
+                    run_errors.append((where, "pytest::session", message, "session"))
             continue
         if record.get("when") == _CRASHED:
             crash = _crashed(record, where, setup_start, running, patterns)
@@ -157,14 +159,19 @@ def read_reportlog(
         # the counter when rerunfailures wrote one, else the setups seen of the test so far
         attempt = seen.rerun + 1 if seen.rerun is not None else setups.get(seen.nodeid, 1)
         key = (seen.nodeid, attempt)
+        # conditionals, not min and max: three calls per record of a big run
         span = spans.get(key)
-        spans[key] = (
-            (seen.start, seen.stop)
-            if span is None
-            else (min(seen.start, span[0]), max(seen.stop, span[1]))
-        )
-        first = seen.start if first is None else min(first, seen.start)
-        last = seen.stop if last is None else max(last, seen.stop)
+        if span is None:
+            spans[key] = (seen.start, seen.stop)
+        elif seen.start < span[0] or seen.stop > span[1]:
+            spans[key] = (
+                seen.start if seen.start < span[0] else span[0],
+                seen.stop if seen.stop > span[1] else span[1],
+            )
+        if first is None or seen.start < first:
+            first = seen.start
+        if last is None or seen.stop > last:
+            last = seen.stop
         if seen.when == "setup":
             setup_start[key] = seen.start
             running[key] = where
