@@ -525,8 +525,7 @@ def _deploy_lookback(
     entries, problem = read_filtered(
         live, audit_filter(live.services, span[0] - lookback, span[1]), "deploy lookback"
     )
-    known = [r for r in logs.frame.get_column("revision").unique().to_list() if r]
-    deploys = tuple(deploys_from_entries(entries, known))
+    deploys = tuple(deploys_from_entries(entries, _revisions_in(logs.frame)))
     reach = f"the {live.deploy_lookback_days:g}-day lookback reaches (--deploy-lookback)"
     warnings = list(logs.warnings)
     if problem is not None:
@@ -547,8 +546,7 @@ def _revisions(
     kept in its bundle), the revisions that served the run, and how far back the audit entries
     read reach (None: none read)."""
     frame = logs.frame
-    known = [r for r in frame.get_column("revision").unique().to_list() if r]
-    deploys = read_deploys(logs.sources, frame, known) if analysis.logs else []
+    deploys = read_deploys(logs.sources, frame, _revisions_in(frame)) if analysis.logs else []
     reach = "they reach" if frame.filter(pl.col("kind") == "audit").height else None
     if logs.deploy_reach is not None:
         deploys = [*deploys, *(d for d in logs.deploys if d not in deploys)]
@@ -561,6 +559,12 @@ def _revisions(
         expect_commit=analysis.expect_commit,
     )
     return served, reach
+
+
+def _revisions_in(frame: pl.DataFrame) -> list[str]:
+    """The revisions that wrote the rows: what an audit entry naming only a generation is
+    matched against (`deploys`)."""
+    return [r for r in frame.get_column("revision").unique().to_list() if r]
 
 
 def _window_query(
