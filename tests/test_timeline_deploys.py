@@ -19,7 +19,7 @@ from audit_entries import activity, completion
 from test_html import CHROMIUM_FLAGS, _chromium
 
 from fivewhys.model import Report
-from fivewhys.pipeline import Analysis, OutputFormat, analyze, render
+from fivewhys.pipeline import Analysis, Flavor, OutputFormat, analyze, render
 from fivewhys.report.html import LEFT, RIGHT, WIDTH, render_html
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,6 +106,11 @@ def _markdown_timeline(page: str, cause_id: str) -> str:
     return section.split("### Timeline")[1].split("\n\n")[1]
 
 
+def _jira_timeline(page: str, cause_id: str) -> list[str]:
+    section = page.split(f"\nh2. {cause_id}: ")[1]
+    return section.split("h3. Timeline\n")[1].split("\n\n")[0].splitlines()
+
+
 def test_a_deploy_days_before_is_at_the_axis_start_with_its_distance(tmp_path: Path) -> None:
     report = _analyzed(tmp_path, _deploy(RUN_START - timedelta(days=3), REVISION))
     page = _parsed(render_html(report))
@@ -152,6 +157,18 @@ def test_a_deploy_during_the_run_lands_on_the_axis(tmp_path: Path) -> None:
     times = [line.split(" | ")[0] for line in rows[2:]]
     assert times == sorted(times) and 2 < row < len(rows) - 1  # between C1's own events
     assert "| deploy |" not in _markdown_timeline(markdown, "C2")
+
+    # the Jira timeline has the same row, its entries cited; near miss: not in C2's
+    jira = _jira_timeline(render(report, OutputFormat.MARKDOWN, Flavor.JIRA), "C1")
+    [deploy] = [line for line in jira if "|deploy|" in line]
+    assert deploy.startswith(
+        "|2026-11-21 23:36:07.597Z|deploy|chat\\-backend\\-00043\\-new deployed"
+    )
+    assert "(during the run)" in deploy and "(cites " in deploy
+    times = [line.split("|")[1] for line in jira[1:]]
+    assert times == sorted(times) and jira[1] != deploy and jira[-1] != deploy
+    c2 = _jira_timeline(render(report, OutputFormat.MARKDOWN, Flavor.JIRA), "C2")
+    assert not any("|deploy|" in line for line in c2)
 
 
 def test_a_deploy_after_a_cause_is_at_its_axis_end(tmp_path: Path) -> None:

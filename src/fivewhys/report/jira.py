@@ -17,6 +17,7 @@ import jinja2
 from fivewhys.model import Report
 from fivewhys.report import text as text_module
 from fivewhys.report.environment import render_report, template_environment
+from fivewhys.report.timeline import timeline_rows
 
 _SPECIAL = re.compile(r"([\\{}\[\]|*_+^~#!?@-])")
 #: what opens a block at the start of a line and holds no special character: a heading, a quote
@@ -72,7 +73,7 @@ def finalize(value: Any) -> str:
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """Built once: wiki markup escaped by our filters, and by `finalize` without one."""
-    return template_environment(
+    env = template_environment(
         autoescape=False,
         finalize=finalize,
         filters={
@@ -83,6 +84,8 @@ def environment() -> jinja2.Environment:
             "offset": lambda seconds: _plain(text_module.offset(seconds)),
         },
     )
+    env.globals.update(timeline_rows=timeline_rows)
+    return env
 
 
 def render_jira(report: Report) -> str:
