@@ -12,7 +12,6 @@ markup rules, HTML by the standard library's parser and by headless Chromium.
 from __future__ import annotations
 
 import re
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from click.testing import CliRunner
 from markdown_it import MarkdownIt
 from pydantic import BaseModel
 from test_golden import _example_analysis
-from test_html import CHROMIUM_FLAGS, _chromium
+from test_html import chromium_dom
 
 from fivewhys.ci import github_annotations
 from fivewhys.cli import cli
@@ -199,13 +198,7 @@ def test_html_runs_nothing_from_outside(reports: tuple[Report, Report], tmp_path
     page = render_html(hostile)
     assert _active(page) == []
     _no_acting_characters(page)
-    browser = _chromium()
-    path = tmp_path / "rca.html"
-    path.write_text(page, encoding="utf-8")
-    common = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run(
-        [*common, "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120
-    ).stdout
+    dom = chromium_dom(page, tmp_path)
     assert "<body" in dom and "injected heading" in dom  # the text is there, as text
     assert _active(dom) == []
     assert "pwned" not in re.search(r"<title>(.*?)</title>", dom, flags=re.DOTALL).group(1)

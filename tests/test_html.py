@@ -46,6 +46,19 @@ def _chromium() -> str:
     pytest.skip("chromium is not installed (apt-get install chromium)")
 
 
+def chromium_command(tmp_path: Path) -> list[str]:
+    """Headless chromium with a profile of its own under `tmp_path` (skips without chromium)."""
+    return [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
+
+
+def chromium_dom(html: str, tmp_path: Path) -> str:
+    """The DOM chromium builds from the page `html` (written to `tmp_path`/rca.html)."""
+    page = tmp_path / "rca.html"
+    page.write_text(html, encoding="utf-8")
+    command = [*chromium_command(tmp_path), "--dump-dom", page.as_uri()]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120).stdout
+
+
 def test_html_is_self_contained_and_escaped(report: Report) -> None:
     page = render_html(report)
     assert not re.search(r"<(script|link|img|iframe)\b", page)
@@ -67,19 +80,18 @@ def _report_with_message(message: str) -> Report:
 
 
 def test_html_renders_in_headless_chromium(report: Report, tmp_path: Path) -> None:
-    browser = _chromium()
-    page = tmp_path / "rca.html"
-    page.write_text(render_html(report), encoding="utf-8")
-    common = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run(
-        [*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
-    ).stdout
+    dom = chromium_dom(render_html(report), tmp_path)
     for cause in report.causes:
         assert cause.title in dom
     assert "Client-side (the test's own failure)" in dom
     shot = tmp_path / "rca.png"
     subprocess.run(
-        [*common, "--window-size=1200,2400", f"--screenshot={shot}", page.as_uri()],
+        [
+            *chromium_command(tmp_path),
+            "--window-size=1200,2400",
+            f"--screenshot={shot}",
+            (tmp_path / "rca.html").as_uri(),
+        ],
         capture_output=True,
         timeout=120,
         check=True,

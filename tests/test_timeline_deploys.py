@@ -9,14 +9,13 @@ as Cloud Run writes them (tests/audit_entries.py cites the public samples)."""
 from __future__ import annotations
 
 import json
-import subprocess
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 from audit_entries import activity, completion
-from test_html import CHROMIUM_FLAGS, _chromium
+from test_html import chromium_dom
 
 from fivewhys.model import Report
 from fivewhys.pipeline import Analysis, Flavor, OutputFormat, analyze, render
@@ -209,14 +208,8 @@ def test_the_deployer_text_is_escaped(tmp_path: Path) -> None:
 
 
 def test_chromium_draws_the_marks(tmp_path: Path) -> None:
-    browser = _chromium()
     report = _analyzed(tmp_path, _deploy(RUN_START + timedelta(milliseconds=200), NEW))
-    page = tmp_path / "rca.html"
-    page.write_text(render_html(report), encoding="utf-8")
-    common = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run(
-        [*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
-    ).stdout
+    dom = chromium_dom(render_html(report), tmp_path)
     parsed = _parsed(dom)
     assert [m["place"] for m in parsed.marks["C1"]] == ["inside"]
     assert parsed.marks["C2"][0]["label"] == "deployed 0.222 s before"
