@@ -235,27 +235,21 @@ def _merge(partials: list[_Partial], read: _Partial) -> None:
 
 
 def _deploy(partial: _Partial, known: Sequence[str]) -> Deploy:
+    """The Deploy of what was merged: its fields as read, the revision found from the
+    generation when no entry named it, and the commit from the template's label."""
     revision = partial.revision
     if revision is None and partial.generation is not None:
         prefix = f"{partial.service}-{partial.generation:05d}-"
         revision = next((name for name in known if name.startswith(prefix)), None)
-    commit = partial.labels.get("commit-sha")
     return Deploy(
-        service=partial.service,
-        revision=revision,
-        generation=partial.generation,
-        requested_at=partial.requested_at,
-        ready_at=partial.ready_at,
-        ready=partial.ready,
-        previous=partial.previous if partial.previous != revision else None,
-        method=partial.method,
-        principal=partial.principal,
-        image=partial.image,
-        digest=partial.digest,
-        commit=commit,
-        labels=dict(sorted(partial.labels.items())),
-        failure=partial.failure,
-        insert_ids=tuple(i for i in dict.fromkeys(partial.insert_ids) if i),
+        **{
+            **vars(partial),
+            "revision": revision,
+            "previous": partial.previous if partial.previous != revision else None,
+            "commit": partial.labels.get("commit-sha"),
+            "labels": dict(sorted(partial.labels.items())),
+            "insert_ids": tuple(i for i in dict.fromkeys(partial.insert_ids) if i),
+        }
     )
 
 
